@@ -1,0 +1,144 @@
+"""``python -m autograder``: list, grade and solve.
+
+Exit codes: 0 when grading ran (whatever the score); 1 when ``--fail-under``
+is not met; 2 for a usage error or a notebook that cannot be read, with a
+one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+
+from . import grader, notebook, report, specs
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):               # one line, exit 2
+        raise UsageError(message)
+
+
+def _parser():
+    p = _Parser(prog="python -m autograder",
+                description="Grade the course's exercises, list them, or make solved notebooks.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("list", help="list the lessons, their exercise ids and points")
+
+    g = sub.add_parser("grade", help="grade notebooks (default: lessons/NN_*.ipynb)")
+    g.add_argument("lessons", nargs="*", metavar="LESSON",
+                   help="lessons to grade, as 01 or 01_losses (default: all)")
+    g.add_argument("--notebook", metavar="PATH", help="grade this notebook file")
+    g.add_argument("--format", choices=("table", "json", "gradescope"), default="table")
+    g.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
+    g.add_argument("--fail-under", type=float, metavar="PERCENT",
+                   help="exit 1 when the total score is below PERCENT")
+    g.add_argument("--lessons-dir", metavar="DIR",
+                   help="where the lesson notebooks are (default: ./lessons, else the course's)")
+
+    s = sub.add_parser("solve", help="write NOTEBOOK with every exercise filled from solutions/")
+    s.add_argument("notebook", metavar="NOTEBOOK")
+    s.add_argument("-o", "--output", required=True, metavar="OUT")
+    return p
+
+
+def _lessons_dir(option):
+    if option:
+        return option
+    if os.path.isdir("lessons"):
+        return "lessons"
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lessons")
+
+
+def cmd_list(args, out):
+    for lesson in specs.lessons():
+        out.write(f"{lesson.slug}  {lesson.title}  ({report._pts(lesson.points)} points)\n")
+        for ex in lesson.exercises:
+            out.write(f"  {ex.id:<32}{report._pts(ex.points):>4}  {ex.title}\n")
+    return 0
+
+
+def _graded_from_lessons_dir(args):
+    folder = _lessons_dir(args.lessons_dir)
+    if args.lessons:
+        chosen = []
+        for key in args.lessons:
+            lesson = specs.get_lesson(key)
+            if lesson is None:
+                known = ", ".join(l.slug for l in specs.lessons())
+                raise UsageError(f"unknown lesson {key!r}; the lessons are: {known}")
+            chosen.append(lesson)
+    else:
+        chosen = specs.lessons()
+    graded, sources = [], {}
+    for lesson in chosen:
+        path = os.path.join(folder, lesson.slug + ".ipynb")
+        if not os.path.exists(path):
+            matches = sorted(glob.glob(os.path.join(folder, f"{lesson.id}_*.ipynb")))
+            path = matches[0] if matches else path
+        if not os.path.exists(path):
+            graded.append((lesson, [grader.grade_missing(ex, f"notebook {path} not found")
+                                    for ex in lesson.exercises]))
+            continue
+        sources[lesson.id] = path
+        graded.extend(grader.grade_notebook(path, only_lessons=[lesson]))
+    return graded, sources
+
+
+def cmd_grade(args, out):
+    if args.notebook:
+        if args.lessons:
+            raise UsageError("give either LESSON arguments or --notebook, not both")
+        graded = grader.grade_notebook(args.notebook)
+        sources = {lesson.id: args.notebook for lesson, _ in graded}
+    else:
+        graded, sources = _graded_from_lessons_dir(args)
+    if args.format == "json":
+        text = report.as_json(graded)
+    elif args.format == "gradescope":
+        text = report.as_gradescope(graded)
+    else:
+        text = report.table(graded, sources)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    else:
+        out.write(text)
+    if args.fail_under is not None:
+        _, _, score, max_score = report.totals(graded)
+        if report._percent(score, max_score) < args.fail_under:
+            return 1
+    return 0
+
+
+def cmd_solve(args, out):
+    nb = notebook.read(args.notebook)
+    solved = notebook.solve(nb, {ex.id: ex for ex in specs.exercises()})
+    try:
+        notebook.write(solved, args.output)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    out.write(f"wrote {args.output}\n")
+    return 0
+
+
+def main(argv=None, out=None):
+    out = out or sys.stdout
+    try:
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError("a command is needed: list, grade or solve (see --help)")
+        command = {"list": cmd_list, "grade": cmd_grade, "solve": cmd_solve}[args.command]
+        return command(args, out)
+    except (UsageError, notebook.NotebookError) as exc:
+        print(f"autograder: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,228 @@
+"""Compare a learner's value with the expected one and say precisely how they differ.
+
+``compare(expected, got, tol)`` returns None when they match, otherwise a
+``Difference`` whose ``text`` a learner can act on: which output, the shape or
+dtype that is wrong, where NaN or Inf appeared, or how many entries differ,
+the worst one with both values, and the largest absolute and relative errors.
+``generic_hint`` then looks for patterns with an obvious cause (transposed,
+off by a constant factor, sign flipped, forgot ``return``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .codec import Opaque
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Entries match when ``|got - expected| <= atol + rtol * |expected|``."""
+
+    rtol: float = 1e-7
+    atol: float = 1e-10
+    check_dtype: bool = True
+
+
+# Used when an exercise does not say otherwise; float32 results get a looser one.
+FLOAT64 = Tolerance()
+FLOAT32 = Tolerance(rtol=1e-4, atol=1e-6)
+GRADIENT = Tolerance(rtol=1e-5, atol=1e-8)   # against a central-difference estimate
+
+
+@dataclass
+class Difference:
+    path: str                  # which output: "result", "result[1]", "result['loss']"
+    kind: str                  # "type", "length", "keys", "shape", "dtype", "nonfinite", "values"
+    text: str
+    expected: object = None
+    got: object = None
+
+
+def _fmt(value):
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    return repr(value)
+
+
+def _index(flat_index, shape):
+    if not shape:
+        return ""
+    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat_index, shape)) + "]"
+
+
+def _describe_type(value):
+    if value is None:
+        return "None"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}" if value.ndim else f"a scalar ({value.dtype})"
+    if isinstance(value, Opaque):
+        return f"a {value.type_name}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def _as_array(value):
+    """Lists and tuples of numbers are accepted where an array is expected."""
+    if isinstance(value, (list, tuple)):
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError):
+            return None
+        return arr if arr.dtype.kind in "biufc" else None
+    return value if isinstance(value, np.ndarray) else None
+
+
+def compare(expected, got, tol: Tolerance = FLOAT64, path: str = "result"):
+    """Return None if ``got`` matches ``expected``, else the first Difference found."""
+    with np.errstate(all="ignore"):
+        return _compare(expected, got, tol, path)
+
+
+def _compare(expected, got, tol, path):
+    if isinstance(expected, np.ndarray):
+        return _compare_arrays(expected, got, tol, path)
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(got, (list, tuple)):
+            return Difference(path, "type", f"{path}: expected a {type(expected).__name__} of "
+                              f"{len(expected)} values, got {_describe_type(got)}", expected, got)
+        if len(got) != len(expected):
+            return Difference(path, "length", f"{path}: expected {len(expected)} values, "
+                              f"got {len(got)}", expected, got)
+        for i, (e, g) in enumerate(zip(expected, got)):
+            diff = _compare(e, g, tol, f"{path}[{i}]")
+            if diff:
+                return diff
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return Difference(path, "type", f"{path}: expected a dict, got {_describe_type(got)}",
+                              expected, got)
+        if set(got) != set(expected):
+            return Difference(path, "keys", f"{path}: expected the keys {sorted(expected)}, "
+                              f"got {sorted(got)}", expected, got)
+        for key in expected:
+            label = key if path == "result" else f"{path}[{key!r}]"
+            diff = _compare(expected[key], got[key], tol, label)
+            if diff:
+                return diff
+        return None
+    if expected != got:
+        return Difference(path, "values", f"{path}: expected {expected!r}, got {got!r}",
+                          expected, got)
+    return None
+
+
+def _compare_arrays(expected, got, tol, path):
+    arr = _as_array(got)
+    if arr is None:
+        what = "a scalar" if expected.ndim == 0 else f"an array of shape {expected.shape}"
+        return Difference(path, "type", f"{path}: expected {what}, got {_describe_type(got)}",
+                          expected, got)
+    got = arr
+    if got.shape != expected.shape:
+        return Difference(path, "shape", f"{path}: shape {got.shape}, expected {expected.shape}",
+                          expected, got)
+    if tol.check_dtype and not _dtype_ok(expected.dtype, got.dtype):
+        return Difference(path, "dtype", f"{path}: dtype {got.dtype}, expected {expected.dtype}",
+                          expected, got)
+    if expected.dtype.kind in "biuSU" and got.dtype.kind in "biuSU":
+        wrong = expected != got
+        if not np.any(wrong):
+            return None
+        first = int(np.flatnonzero(wrong)[0])
+        return Difference(path, "values",
+                          f"{path}: {int(wrong.sum())} of {expected.size} entries differ; first at "
+                          f"{_index(first, expected.shape)}: got {_fmt(got.flat[first])}, expected "
+                          f"{_fmt(expected.flat[first])}", expected, got)
+    e = expected.astype(np.complex128 if expected.dtype.kind == "c" else np.float64)
+    g = got.astype(e.dtype)
+    # NaN and Inf first: their positions must agree exactly.
+    bad = (np.isnan(g) != np.isnan(e)) | (np.isinf(g) != np.isinf(e))
+    if np.any(bad):
+        first = int(np.flatnonzero(bad)[0])
+        n_nan = int(np.sum(np.isnan(g) & ~np.isnan(e)))
+        n_inf = int(np.sum(np.isinf(g) & ~np.isinf(e)))
+        where = _index(first, e.shape)
+        return Difference(path, "nonfinite",
+                          f"{path}: {n_nan} NaN and {n_inf} Inf entries where the expected value "
+                          f"is finite (first at {where or 'the scalar'}: got {_fmt(g.flat[first])}, "
+                          f"expected {_fmt(e.flat[first])})", expected, got)
+    finite = np.isfinite(e)
+    both_inf_differ = np.isinf(e) & (e != g)          # +Inf where -Inf is expected
+    abs_err = np.where(finite, np.abs(g - e), 0.0)
+    allowed = tol.atol + tol.rtol * np.abs(np.where(finite, e, 0.0))
+    wrong = (abs_err > allowed) | both_inf_differ
+    if not np.any(wrong):
+        return None
+    worst = int(np.argmax(np.where(wrong, abs_err / allowed, -1.0)))
+    nonzero = wrong & (np.abs(np.where(finite, e, 0.0)) > 0)
+    errors = f"max abs error {float(abs_err.max()):.3g}"
+    if np.any(nonzero):
+        rel_err = abs_err[nonzero] / np.abs(e[nonzero])
+        errors += f", max rel error {float(rel_err.max()):.3g}"
+    if e.ndim == 0:
+        text = f"{path}: got {_fmt(g.item().real)}, expected {_fmt(e.item().real)} ({errors})"
+    else:
+        text = (f"{path}: {int(wrong.sum())} of {e.size} entries differ; worst at "
+                f"{_index(worst, e.shape)}: got {_fmt(g.flat[worst].real)}, expected "
+                f"{_fmt(e.flat[worst].real)}; {errors}")
+    return Difference(path, "values", text, expected, got)
+
+
+def _dtype_ok(expected, got):
+    if expected.kind == "f":
+        return got == expected
+    if expected.kind in "iu":
+        return got.kind in "iu"
+    return expected.kind == got.kind
+
+
+def generic_hint(diff: Difference):
+    """A hint for differences whose cause is usually the same, or None."""
+    with np.errstate(all="ignore"):
+        return _generic_hint(diff)
+
+
+def _generic_hint(diff):
+    exp, got = diff.expected, diff.got
+    if diff.kind == "type" and got is None:
+        return "your function returned None: did you forget the `return` statement?"
+    if diff.kind == "shape":
+        got = np.asarray(got)
+        if exp.ndim == 0 and got.size == 1:
+            return "return a scalar (shape ()), for example with float(...) or .item()"
+        if got.ndim == exp.ndim and got.shape == exp.shape[::-1] and exp.ndim > 1:
+            return "the shape is the expected one reversed: transposed, or the axes swapped?"
+        if got.size == exp.size:
+            return "the right number of entries in the wrong shape: check reshape/transpose"
+        if got.ndim == exp.ndim - 1 or got.ndim == exp.ndim + 1:
+            return "one axis too few or too many: a reduction over the wrong axis, or keepdims?"
+        return None
+    if diff.kind == "dtype":
+        if exp.dtype.kind == "f" and np.asarray(got).dtype.kind in "biu":
+            return "integer dtype where floats are expected: start from a float array " \
+                   "(e.g. np.zeros(shape) is float64)"
+        if exp.dtype == np.float64 and np.asarray(got).dtype == np.float32:
+            return "computed in float32: keep the dtype of the inputs (float64 here)"
+        return None
+    if diff.kind == "nonfinite":
+        return "NaN or Inf appeared: an overflow in exp, a log of 0, or 0/0; look at this " \
+               "case's inputs (huge values? zeros?)"
+    if diff.kind == "values" and isinstance(exp, np.ndarray) and exp.dtype.kind == "f":
+        e = exp.astype(np.float64).ravel()
+        g = np.asarray(got, dtype=np.float64).ravel()
+        mask = np.abs(e) > 1e-12
+        if mask.sum() >= 1 and np.all(np.isfinite(g)):
+            ratios = g[mask] / e[mask]
+            r = float(np.median(ratios))
+            if np.allclose(ratios, r, rtol=1e-6) and np.allclose(g[~mask], 0, atol=1e-9):
+                if abs(r + 1) < 1e-6:
+                    return "every value has the opposite sign: a sign flipped somewhere"
+                if abs(r - 1) > 1e-6 and r != 0:
+                    return (f"every value is {r:.6g} times the expected one: a constant factor "
+                            "is missing or extra (a sum instead of a mean? 1/N? a factor 2?)")
+    return None

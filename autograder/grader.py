@@ -1,0 +1,346 @@
+"""Grade one exercise: run the learner's code in the sandbox, judge it here.
+
+The child (``run_student``) only executes: it defines the learner's symbol
+(from a cell's source, or a live function in a notebook), runs the driver on
+every case and sends back the raw outputs. The parent (``grade``) computes the
+expected outputs from the references, compares, scores and writes the
+feedback, so nothing the learner's code does to NumPy or to this package in
+its own process can change the verdict.
+"""
+
+from __future__ import annotations
+
+import builtins
+import linecache
+import os
+import sysconfig
+import traceback
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import sandbox, specs
+from .codec import normalize
+from .compare import compare, generic_hint
+from .spec import Case
+
+STATUSES = ("passed", "failed", "error", "timeout", "out_of_memory", "not_attempted", "skipped")
+
+
+@dataclass
+class CaseResult:
+    name: str
+    passed: bool
+    detail: str = ""           # what was wrong, for a failed case
+
+
+@dataclass
+class ExerciseResult:
+    id: str
+    lesson: str
+    score: float
+    max_score: float
+    status: str
+    message: str = ""          # the first failure, with its hint; or why nothing ran
+    cases: list = field(default_factory=list)
+    output: str = ""           # what the learner's code printed (cut short)
+    warnings: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self):
+        return self.status == "passed"
+
+    def to_json(self):
+        return {"id": self.id, "lesson": self.lesson, "score": self.score,
+                "max_score": self.max_score, "status": self.status, "message": self.message}
+
+
+# --------------------------------------------------------------------------- child side
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_LIBRARY_DIRS = tuple(p for p in {sysconfig.get_paths().get("stdlib"),
+                                  sysconfig.get_paths().get("purelib"),
+                                  sysconfig.get_paths().get("platlib"),
+                                  os.path.dirname(np.__file__), _PACKAGE_DIR} if p)
+
+
+def _student_frame(tb):
+    """The innermost traceback frame that is the learner's code, not a library's."""
+    frames = traceback.extract_tb(tb)
+    for frame in reversed(frames):
+        if not os.path.abspath(frame.filename).startswith(_LIBRARY_DIRS) \
+                or frame.filename.startswith("<exercise"):
+            return frame
+    return None
+
+
+def describe_exception(exc):
+    """``TypeError: ... (line 7, in softmax: return e / e.sum())``."""
+    if isinstance(exc, SystemExit):
+        return f"the code called exit({exc.code!r}); do not call exit() or sys.exit() in an exercise"
+    if isinstance(exc, KeyboardInterrupt):
+        return "KeyboardInterrupt"
+    text = f"{type(exc).__name__}: {exc}"
+    if len(text) > 400:
+        text = text[:400] + "..."
+    frame = _student_frame(exc.__traceback__)
+    if frame is not None:
+        where = f"line {frame.lineno}, in {frame.name}"
+        if frame.line:
+            where += f": {frame.line.strip()}"
+        text += f" ({where})"
+    return text
+
+
+def _globals_of(obj):
+    if hasattr(obj, "__globals__"):
+        return obj.__globals__
+    for value in vars(obj).values() if isinstance(obj, type) else ():
+        if hasattr(value, "__globals__"):
+            return value.__globals__
+    return None
+
+
+def _snapshot(case):
+    return {k: v.copy() for k, v in case.args.items() if isinstance(v, np.ndarray)}
+
+
+def _mutated(before, case):
+    return [k for k, v in before.items()
+            if not (isinstance(case.args[k], np.ndarray) and case.args[k].shape == v.shape
+                    and np.array_equal(case.args[k], v, equal_nan=True))]
+
+
+def run_student(payload):
+    """Child side: define the learner's symbol, run every case, return the raw outputs."""
+    exercise = specs.get_exercise(payload["exercise"])
+    prerequisites = {specs.get_exercise(r).symbol: specs.get_exercise(r).reference
+                     for r in exercise.requires}
+    result = {"load_error": None, "load_error_type": None, "cases": []}
+    obj = payload.get("fn")
+    try:
+        if obj is None:
+            namespace = {"__name__": "__main__", "__builtins__": builtins}
+            exec(exercise.lesson.prelude, namespace)
+            namespace.update(prerequisites)
+            filename = f"<exercise {exercise.id}>"
+            source = payload["source"]
+            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+            exec(compile(source, filename, "exec"), namespace)
+            obj = namespace.get(exercise.symbol)
+            if obj is None:
+                result["load_error"] = (f"the cell does not define `{exercise.symbol}`: keep the "
+                                        "name the stub gives it")
+                result["load_error_type"] = "NameError"
+                return result
+    except BaseException as exc:
+        result["load_error"] = "running the cell raised " + describe_exception(exc)
+        result["load_error_type"] = type(exc).__name__
+        return result
+    # A live notebook function gets the reference prerequisites too, for the duration only.
+    scope = _globals_of(obj) if payload.get("fn") is not None else None
+    saved = {name: scope[name] for name in prerequisites if name in scope} if scope else {}
+    if scope is not None:
+        scope.update(prerequisites)
+    try:
+        _run_cases(exercise, obj, payload["cases"], result)
+    finally:
+        if scope is not None:
+            for name in prerequisites:
+                scope.pop(name, None)
+            scope.update(saved)
+    return result
+
+
+def _run_cases(exercise, obj, raw_cases, result):
+    for raw in raw_cases:
+        case = Case.from_dict(raw).copy()      # the learner may change what it is given
+        before = _snapshot(case) if exercise.warn_on_mutation else {}
+        entry = {"value": None, "error": None, "error_type": None, "warnings": []}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                entry["value"] = exercise.run(obj, case)
+        except BaseException as exc:
+            entry["error"] = describe_exception(exc)
+            entry["error_type"] = type(exc).__name__
+        for name in _mutated(before, case):
+            entry["warnings"].append(f"your code changed its input `{name}` in place; callers "
+                                     "may not expect that")
+        result["cases"].append(entry)
+
+
+# --------------------------------------------------------------------------- parent side
+
+_MISTAKE_CACHE = {}
+
+
+def _mistake_objects(exercise):
+    """The exercise's known mistakes, defined once in this (trusted) process."""
+    if exercise.id not in _MISTAKE_CACHE:
+        objects = []
+        for mistake in exercise.mistakes:
+            namespace = {"__name__": "__mistake__"}
+            exec(exercise.lesson.prelude, namespace)
+            for r in exercise.requires:
+                ref = specs.get_exercise(r)
+                namespace[ref.symbol] = ref.reference
+            exec(compile(mistake.source, f"<mistake {mistake.name}>", "exec"), namespace)
+            objects.append((mistake, namespace[exercise.symbol]))
+        _MISTAKE_CACHE[exercise.id] = objects
+    return _MISTAKE_CACHE[exercise.id]
+
+
+def _hint_for(exercise, case, expected, got, diff):
+    """A known mistake whose output equals the learner's, else a generic hint."""
+    for mistake, obj in _mistake_objects(exercise):
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mistaken = normalize(exercise.run(obj, case.copy()))
+        except Exception:
+            continue
+        if compare(expected, mistaken, exercise.tolerance) is None:
+            continue        # this mistake is right on this case: it explains nothing
+        if compare(mistaken, got, exercise.tolerance) is None:
+            return mistake.hint
+    return generic_hint(diff)
+
+
+def check_syntax(source, exercise_id):
+    """None if ``source`` compiles, else a one-line message."""
+    try:
+        compile(source, f"<exercise {exercise_id}>", "exec")
+    except SyntaxError as exc:
+        line = (exc.text or "").strip()
+        return f"SyntaxError in the cell, line {exc.lineno}: {exc.msg}" + (f": {line}" if line else "")
+    except (ValueError, OverflowError) as exc:          # e.g. null bytes in the source
+        return f"the cell cannot be compiled: {exc}"
+    return None
+
+
+def _result(exercise, status, message="", score=0.0, **kw):
+    return ExerciseResult(exercise.id, exercise.lesson.id, round(score, 2), exercise.points,
+                          status, message, **kw)
+
+
+def grade(exercise, *, source=None, fn=None, limits=None, mode=None):
+    """Grade ``source`` (an exercise cell's code) or ``fn`` (a live object) for ``exercise``."""
+    if source is not None:
+        problem = check_syntax(source, exercise.id)
+        if problem:
+            return _result(exercise, "error", problem)
+    cases = exercise.make_cases()
+    limits = limits or sandbox.Limits(timeout=exercise.timeout)
+    payload = {"exercise": exercise.id, "source": source, "cases": [c.to_dict() for c in cases]}
+    if fn is not None:
+        payload["fn"] = fn
+        mode = mode or sandbox.default_mode()
+        if mode == "spawn":             # a live object cannot travel to a fresh interpreter
+            mode = "inprocess"
+    outcome = sandbox.run(sandbox.Job(run_student, payload), limits, mode)
+    return judge(exercise, cases, outcome)
+
+
+def judge(exercise, cases, outcome):
+    """Turn the child's raw outputs into a scored, explained ExerciseResult."""
+    common = {"output": outcome.output, "seconds": outcome.seconds}
+    if outcome.status != "ok":
+        status = {"timeout": "timeout", "out_of_memory": "out_of_memory"}.get(outcome.status, "error")
+        return _result(exercise, status, outcome.message, **common)
+    raw = outcome.value
+    if not isinstance(raw, dict) or "cases" not in raw:
+        return _result(exercise, "error", "the child process returned nothing usable", **common)
+    if raw["load_error"]:
+        status = {"NotImplementedError": "not_attempted",
+                  "MemoryError": "out_of_memory"}.get(raw["load_error_type"], "error")
+        return _result(exercise, status, raw["load_error"], **common)
+
+    entries = raw["cases"]
+    error_types = [e["error_type"] for e in entries]
+    if error_types and all(t == "NotImplementedError" for t in error_types):
+        return _result(exercise, "not_attempted",
+                       "not attempted yet (the stub still raises NotImplementedError)", **common)
+    if "MemoryError" in error_types:
+        first = entries[error_types.index("MemoryError")]
+        return _result(exercise, "out_of_memory",
+                       f"ran out of memory: {first['error']}", **common)
+
+    case_results, first_failure, first_failure_raised = [], None, False
+    warnings_seen = []
+    for case, entry in zip(cases, entries):
+        for w in entry["warnings"]:
+            if w not in warnings_seen:
+                warnings_seen.append(w)
+        if entry["error"] is not None:
+            detail = entry["error"]
+            if entry["error_type"] == "NotImplementedError":
+                detail += " (remove `raise NotImplementedError` once your code is written)"
+            case_results.append(CaseResult(case.name, False, detail))
+        else:
+            expected = exercise.expected_for(case)
+            diff = compare(expected, entry["value"], exercise.tolerance)
+            if diff is None:
+                case_results.append(CaseResult(case.name, True))
+                continue
+            detail = diff.text
+            hint = _hint_for(exercise, case, expected, entry["value"], diff)
+            if hint:
+                detail += f"\nhint: {hint}"
+            case_results.append(CaseResult(case.name, False, detail))
+        if first_failure is None:
+            first_failure = (case, case_results[-1])
+            first_failure_raised = entry["error"] is not None
+
+    n_passed = sum(c.passed for c in case_results)
+    score = exercise.points * n_passed / len(cases) if cases else 0.0
+    if first_failure is None:
+        return _result(exercise, "passed", score=score, cases=case_results,
+                       warnings=warnings_seen, **common)
+    case, failed = first_failure
+    message = (f"{n_passed}/{len(cases)} cases passed. First failure, case \"{case.name}\" "
+               f"({case.describe()}):\n{failed.detail}")
+    return _result(exercise, "error" if first_failure_raised else "failed", message, score=score,
+                   cases=case_results, warnings=warnings_seen, **common)
+
+
+def grade_missing(exercise, reason):
+    return _result(exercise, "error", reason)
+
+
+
+def grade_notebook(path, only_lessons=None, limits=None, mode=None):
+    """Grade every exercise of the lessons a notebook holds.
+
+    Returns a list of ``(lesson, [ExerciseResult, ...])``. The lessons are the
+    ones whose exercise cells appear in the notebook (or ``only_lessons``); an
+    exercise whose cell is missing scores 0 with a message. Raises
+    ``notebook.NotebookError`` for a file that is not a notebook or has no
+    exercise cells.
+    """
+    from . import notebook
+
+    nb = notebook.read(path)
+    cells = notebook.exercise_cells(nb)
+    if not cells:
+        raise notebook.NotebookError(f"{path}: no exercise cells (a code cell whose first line "
+                                     "is '# EXERCISE: <id>')")
+    lesson_ids = sorted({ex_id.split(".")[0] for ex_id in cells})
+    lessons = only_lessons or [lesson for lesson in specs.lessons() if lesson.id in lesson_ids]
+    if not lessons:
+        raise notebook.NotebookError(f"{path}: its exercise cells ({', '.join(sorted(cells))}) "
+                                     "belong to no lesson this grader knows")
+    graded = []
+    for lesson in lessons:
+        results = []
+        for exercise in lesson.exercises:
+            source = cells.get(exercise.id)
+            if source is None:
+                results.append(grade_missing(exercise, f"no cell starting with '# EXERCISE: "
+                                                       f"{exercise.id}' in {path}"))
+            else:
+                results.append(grade(exercise, source=source, limits=limits, mode=mode))
+        graded.append((lesson, results))
+    return graded

@@ -1,0 +1,130 @@
+"""Write grading results: a terminal table, JSON, Gradescope's results.json, HTML for check()."""
+
+from __future__ import annotations
+
+import html
+import json
+import textwrap
+
+STATUS_LABEL = {
+    "passed": "passed",
+    "failed": "failed",
+    "error": "error",
+    "timeout": "timeout",
+    "out_of_memory": "out of memory",
+    "not_attempted": "not attempted",
+    "skipped": "skipped",
+}
+
+
+def _pts(x):
+    return f"{x:g}" if float(x).is_integer() else f"{x:.2f}".rstrip("0")
+
+
+def _percent(score, max_score):
+    return 100.0 * score / max_score if max_score else 0.0
+
+
+def totals(graded):
+    """(exercises passed, exercises, score, max score) over ``[(lesson, results), ...]``."""
+    results = [r for _, rs in graded for r in rs]
+    return (sum(r.passed for r in results), len(results),
+            round(sum(r.score for r in results), 2), sum(r.max_score for r in results))
+
+
+def table(graded, sources=None):
+    """The report a learner reads in a terminal: a table per lesson, then their progress."""
+    sources = sources or {}
+    width = max([len(r.id) for _, rs in graded for r in rs] + [8]) + 2
+    lines = []
+    for lesson, results in graded:
+        where = f"  ({sources[lesson.id]})" if lesson.id in sources else ""
+        lines.append(f"Lesson {lesson.id} · {lesson.title}{where}")
+        lines.append(f"  {'exercise':<{width}}{'points':>9}   status")
+        for r in results:
+            points = f"{_pts(r.score)} / {_pts(r.max_score)}"
+            lines.append(f"  {r.id:<{width}}{points:>9}   {STATUS_LABEL[r.status]}")
+            if r.status not in ("passed", "not_attempted") and r.message:
+                for para in r.message.splitlines():
+                    lines.extend(textwrap.wrap(para, 96, initial_indent=" " * 6,
+                                               subsequent_indent=" " * 8) or [""])
+        n_pass, n, score, max_score = totals([(lesson, results)])
+        lines.append(f"  {n_pass} of {n} exercises passed, {_pts(score)} / {_pts(max_score)} points")
+        lines.append("")
+    lines.append("Progress")
+    lines.append(f"  {'lesson':<34}{'exercises':>10}{'points':>16}")
+    for lesson, results in graded:
+        n_pass, n, score, max_score = totals([(lesson, results)])
+        label = f"{lesson.id} {lesson.title}"[:33]
+        lines.append(f"  {label:<34}{f'{n_pass} / {n}':>10}{f'{_pts(score)} / {_pts(max_score)}':>16}")
+    n_pass, n, score, max_score = totals(graded)
+    lines.append(f"  {'overall':<34}{f'{n_pass} / {n}':>10}"
+                 f"{f'{_pts(score)} / {_pts(max_score)}':>16}  ({_percent(score, max_score):.0f} %)")
+    return "\n".join(lines) + "\n"
+
+
+def as_json(graded):
+    _, _, score, max_score = totals(graded)
+    return json.dumps({"score": score, "max_score": max_score,
+                       "exercises": [r.to_json() for _, rs in graded for r in rs]}, indent=2) + "\n"
+
+
+def as_gradescope(graded):
+    """Gradescope's results.json: a test per exercise, visible to the student."""
+    n_pass, n, score, max_score = totals(graded)
+    tests = []
+    for lesson, results in graded:
+        for r in results:
+            output = STATUS_LABEL[r.status] + (f"\n{r.message}" if r.message else "")
+            tests.append({"name": r.id, "score": r.score, "max_score": r.max_score,
+                          "status": "passed" if r.passed else "failed", "output": output,
+                          "visibility": "visible"})
+    return json.dumps({"score": score, "output": f"{n_pass} of {n} exercises passed, "
+                       f"{_pts(score)} / {_pts(max_score)} points", "visibility": "visible",
+                       "stdout_visibility": "visible", "tests": tests}, indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------- check() in a notebook
+
+def check_text(result, title):
+    mark = "✓" if result.passed else "✗"
+    lines = [f"{mark} {result.id} ({title}): {STATUS_LABEL[result.status]}, "
+             f"{_pts(result.score)} / {_pts(result.max_score)} points"]
+    for case in result.cases:
+        lines.append(f"  {'✓' if case.passed else '✗'} {case.name}")
+    if result.message:
+        lines.append("")
+        lines.extend("  " + line for line in result.message.splitlines())
+    for warning in result.warnings:
+        lines.append(f"  warning: {warning}")
+    if result.output.strip():
+        lines.append("  your code printed:")
+        lines.extend("    " + line for line in result.output.strip().splitlines()[:20])
+    return "\n".join(lines)
+
+
+_COLOR = {"passed": "#1a7f37", "not_attempted": "#6e7781"}
+
+
+def check_html(result, title):
+    color = _COLOR.get(result.status, "#cf222e")
+    mark = "✓" if result.passed else "✗"
+    esc = html.escape
+    parts = [f'<div style="border-left:4px solid {color};padding:4px 10px;font-family:sans-serif">',
+             f'<b style="color:{color}">{mark} {esc(result.id)}</b> {esc(title)} · '
+             f'{esc(STATUS_LABEL[result.status])} · {_pts(result.score)} / '
+             f'{_pts(result.max_score)} points']
+    if result.cases:
+        parts.append('<div style="margin:4px 0">' + " ".join(
+            f'<span title="{esc(c.name)}" style="color:{"#1a7f37" if c.passed else "#cf222e"}">'
+            f'{"✓" if c.passed else "✗"}&nbsp;{esc(c.name)}</span>' for c in result.cases)
+            + "</div>")
+    if result.message:
+        parts.append(f'<pre style="white-space:pre-wrap;margin:4px 0">{esc(result.message)}</pre>')
+    for warning in result.warnings:
+        parts.append(f'<div style="color:#9a6700">warning: {esc(warning)}</div>')
+    if result.output.strip():
+        shown = "\n".join(result.output.strip().splitlines()[:20])
+        parts.append(f'<details><summary>your code printed</summary><pre>{esc(shown)}</pre></details>')
+    parts.append("</div>")
+    return "".join(parts)

@@ -1,0 +1,131 @@
+"""What an exercise is, to the grader.
+
+An ``Exercise`` names the symbol the learner writes (a function or a class),
+the reference it is compared with, a seeded generator of test ``Case``s, the
+*driver* that turns the learner's object and a case into outputs (by default:
+call it with the case's arguments), how the expected outputs are computed (by
+default: the driver applied to the reference; for gradients: central
+differences of the reference forward), the tolerance, the exercises whose
+reference versions it may use (``requires``), and a catalogue of known
+``Mistake``s. Each mistake is a wrong solution written out in full: when a
+learner's output matches a mistake's output the learner gets that mistake's
+hint, and the test suite checks that every mistake loses points.
+"""
+
+from __future__ import annotations
+
+import copy
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .codec import normalize
+from .compare import FLOAT64, Tolerance
+
+
+@dataclass
+class Case:
+    """One test input. ``args`` are passed positionally in order, ``kwargs`` by
+    name; ``data`` holds further inputs that only the driver uses."""
+
+    name: str
+    args: dict = field(default_factory=dict)
+    kwargs: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        return {"name": self.name, "args": self.args, "kwargs": self.kwargs, "data": self.data}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["name"], dict(d["args"]), dict(d["kwargs"]), dict(d["data"]))
+
+    def copy(self):
+        return copy.deepcopy(self)
+
+    def describe(self):
+        """A one-line summary of the inputs, for feedback."""
+        parts = [f"{k}: {_describe_value(v)}" for k, v in self.args.items()]
+        parts += [f"{k}={_describe_value(v)}" for k, v in self.kwargs.items()]
+        return ", ".join(parts)
+
+
+def _describe_value(v):
+    if isinstance(v, np.ndarray):
+        if v.ndim == 0:
+            return repr(v.item())
+        text = f"{v.dtype} {v.shape}"
+        if v.size and v.dtype.kind in "iuf":
+            text += f" in [{v.min():.3g}, {v.max():.3g}]"
+        return text
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, np.ndarray) for x in v):
+        return f"{len(v)} arrays of shapes " + ", ".join(str(x.shape) for x in v)
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+@dataclass
+class Mistake:
+    """A plausible wrong answer: ``source`` defines the exercise's symbol wrongly."""
+
+    name: str
+    hint: str
+    source: str
+
+
+def call(obj, case):
+    """The default driver: call the learner's function with the case's arguments."""
+    return obj(*case.args.values(), **case.kwargs)
+
+
+@dataclass
+class Exercise:
+    id: str                               # "01.softmax": lesson number, dot, name
+    symbol: str                           # the name the learner defines: "softmax"
+    points: float
+    reference: Any                        # the function or class in solutions/
+    cases: Callable[[np.random.Generator], list]
+    title: str = ""
+    run: Callable[[Any, Case], Any] = call
+    expected: Callable[[Case], Any] | None = None
+    tolerance: Tolerance = FLOAT64
+    requires: tuple = ()                  # ids whose references are available by name
+    mistakes: list = field(default_factory=list)
+    timeout: float = 10.0
+    warn_on_mutation: bool = True
+    lesson: Any = None                    # set by the Lesson that holds it
+
+    @property
+    def seed(self):
+        return zlib.crc32(self.id.encode())
+
+    def make_cases(self):
+        """The seeded cases: the same list every time."""
+        return self.cases(np.random.default_rng(self.seed))
+
+    def expected_for(self, case):
+        with np.errstate(all="ignore"):
+            if self.expected is not None:
+                return normalize(self.expected(case.copy()))
+            return normalize(self.run(self.reference, case.copy()))
+
+
+@dataclass
+class Lesson:
+    id: str                               # "01"
+    slug: str                             # "01_losses": the notebook is lessons/<slug>.ipynb
+    title: str
+    exercises: list
+    prelude: str = "import math\n\nimport numpy as np\n"  # run before each exercise cell
+
+    def __post_init__(self):
+        for ex in self.exercises:
+            ex.lesson = self
+            if not ex.id.startswith(self.id + "."):
+                raise ValueError(f"exercise {ex.id} does not belong to lesson {self.id}")
+
+    @property
+    def points(self):
+        return sum(ex.points for ex in self.exercises)
