@@ -12,7 +12,7 @@ import glob
 import os
 import sys
 
-from . import grader, notebook, report, specs
+from . import grader, notebook, report, sandbox, specs
 
 
 class UsageError(Exception):
@@ -39,6 +39,8 @@ def _parser():
     g.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     g.add_argument("--fail-under", type=float, metavar="PERCENT",
                    help="exit 1 when the total score is below PERCENT")
+    g.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="time limit per exercise (default: each exercise's own, usually 10 s)")
     g.add_argument("--lessons-dir", metavar="DIR",
                    help="where the lesson notebooks are (default: ./lessons, else the course's)")
 
@@ -64,6 +66,14 @@ def cmd_list(args, out):
     return 0
 
 
+def _limits(args):
+    if args.timeout is None:
+        return None
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    return sandbox.Limits(timeout=args.timeout)
+
+
 def _graded_from_lessons_dir(args):
     folder = _lessons_dir(args.lessons_dir)
     if args.lessons:
@@ -87,7 +97,7 @@ def _graded_from_lessons_dir(args):
                                     for ex in lesson.exercises]))
             continue
         sources[lesson.id] = path
-        graded.extend(grader.grade_notebook(path, only_lessons=[lesson]))
+        graded.extend(grader.grade_notebook(path, only_lessons=[lesson], limits=_limits(args)))
     return graded, sources
 
 
@@ -95,7 +105,7 @@ def cmd_grade(args, out):
     if args.notebook:
         if args.lessons:
             raise UsageError("give either LESSON arguments or --notebook, not both")
-        graded = grader.grade_notebook(args.notebook)
+        graded = grader.grade_notebook(args.notebook, limits=_limits(args))
         sources = {lesson.id: args.notebook for lesson, _ in graded}
     else:
         graded, sources = _graded_from_lessons_dir(args)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import linecache
 import os
+import re
 import sysconfig
 import traceback
 import warnings
@@ -80,8 +81,6 @@ def describe_exception(exc):
     """``TypeError: ... (line 7, in softmax: return e / e.sum())``."""
     if isinstance(exc, SystemExit):
         return f"the code called exit({exc.code!r}); do not call exit() or sys.exit() in an exercise"
-    if isinstance(exc, KeyboardInterrupt):
-        return "KeyboardInterrupt"
     text = f"{type(exc).__name__}: {exc}"
     if len(text) > 400:
         text = text[:400] + "..."
@@ -92,6 +91,19 @@ def describe_exception(exc):
             where += f": {frame.line.strip()}"
         text += f" ({where})"
     return text
+
+
+_FAULT_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<name>\S+)')
+
+
+def _crash_location(output):
+    """The learner's innermost frame in a faulthandler dump (most recent call first)."""
+    for match in _FAULT_FRAME.finditer(output):
+        filename = match.group("file")
+        if filename.startswith("<exercise") or \
+                not os.path.abspath(filename).startswith(_LIBRARY_DIRS):
+            return f"line {match.group('line')}, in {match.group('name')}"
+    return None
 
 
 def _globals_of(obj):
@@ -135,6 +147,8 @@ def run_student(payload):
                                         "name the stub gives it")
                 result["load_error_type"] = "NameError"
                 return result
+    except (sandbox.Interrupted, KeyboardInterrupt):
+        raise
     except BaseException as exc:
         result["load_error"] = "running the cell raised " + describe_exception(exc)
         result["load_error_type"] = type(exc).__name__
@@ -163,6 +177,8 @@ def _run_cases(exercise, obj, raw_cases, result):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 entry["value"] = exercise.run(obj, case)
+        except (sandbox.Interrupted, KeyboardInterrupt):
+            raise                 # the time is up (in-process runs), or the learner pressed stop
         except BaseException as exc:
             entry["error"] = describe_exception(exc)
             entry["error_type"] = type(exc).__name__
@@ -249,7 +265,11 @@ def judge(exercise, cases, outcome):
     common = {"output": outcome.output, "seconds": outcome.seconds}
     if outcome.status != "ok":
         status = {"timeout": "timeout", "out_of_memory": "out_of_memory"}.get(outcome.status, "error")
-        return _result(exercise, status, outcome.message, **common)
+        message = outcome.message
+        if outcome.status == "crashed":
+            where = _crash_location(outcome.output)
+            message += f" ({where})" if where else ""
+        return _result(exercise, status, message, **common)
     raw = outcome.value
     if not isinstance(raw, dict) or "cases" not in raw:
         return _result(exercise, "error", "the child process returned nothing usable", **common)

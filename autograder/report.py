@@ -52,13 +52,13 @@ def table(graded, sources=None):
         lines.append(f"  {n_pass} of {n} exercises passed, {_pts(score)} / {_pts(max_score)} points")
         lines.append("")
     lines.append("Progress")
-    lines.append(f"  {'lesson':<34}{'exercises':>10}{'points':>16}")
+    lines.append(f"  {'lesson':<42}{'exercises':>10}{'points':>16}")
     for lesson, results in graded:
         n_pass, n, score, max_score = totals([(lesson, results)])
-        label = f"{lesson.id} {lesson.title}"[:33]
-        lines.append(f"  {label:<34}{f'{n_pass} / {n}':>10}{f'{_pts(score)} / {_pts(max_score)}':>16}")
+        label = f"{lesson.id} {lesson.title}"[:41]
+        lines.append(f"  {label:<42}{f'{n_pass} / {n}':>10}{f'{_pts(score)} / {_pts(max_score)}':>16}")
     n_pass, n, score, max_score = totals(graded)
-    lines.append(f"  {'overall':<34}{f'{n_pass} / {n}':>10}"
+    lines.append(f"  {'overall':<42}{f'{n_pass} / {n}':>10}"
                  f"{f'{_pts(score)} / {_pts(max_score)}':>16}  ({_percent(score, max_score):.0f} %)")
     return "\n".join(lines) + "\n"
 

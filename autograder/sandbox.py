@@ -21,6 +21,7 @@ How the child is made:
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import io
 import os
 import select
@@ -39,6 +40,7 @@ from . import codec
 EXIT_OK = 0
 EXIT_OUT_OF_MEMORY = 3
 EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 5
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -140,6 +142,8 @@ def child_execute(job: Job, scratch: str):
         return EXIT_OK
     except MemoryError:
         return EXIT_OUT_OF_MEMORY
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
     except BaseException:         # the harness failed: say how on stderr
         with contextlib.suppress(BaseException):
             traceback.print_exc()
@@ -161,6 +165,7 @@ def _child_after_fork(job, limits, scratch, write_fd, read_fd):
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
             signal.signal(sig, signal.SIG_DFL)
         _plain_std_streams()
+        faulthandler.enable(sys.stderr)      # a crash's Python traceback goes into the output
         os.chdir(scratch)
         _limit_memory(limits.memory_mb)
         code = child_execute(job, scratch)
@@ -276,6 +281,9 @@ def _interpret(kind, wait_status, reader, scratch, limits, seconds, returncode=N
         return Outcome("out_of_memory", output=output, seconds=seconds,
                        message=f"ran out of memory (the limit is {limits.memory_mb} MB above "
                                "what the grader itself uses)")
+    if returncode == EXIT_INTERRUPTED:
+        return Outcome("exited", output=output, seconds=seconds,
+                       message="the code raised KeyboardInterrupt")
     if returncode == EXIT_INTERNAL:
         return Outcome("internal", output=output, seconds=seconds,
                        message="the grader's child process failed:\n" + output[-2000:])
@@ -362,8 +370,8 @@ def _run_spawned(job, limits, scratch):
                       returncode=proc.returncode if kind == "exited" else None)
 
 
-class _Alarm(BaseException):
-    pass
+class Interrupted(BaseException):
+    """Raised in the grader's own process when an in-process run hits its time limit."""
 
 
 def _run_inprocess(job, limits):
@@ -373,14 +381,14 @@ def _run_inprocess(job, limits):
     use_alarm = hasattr(signal, "SIGALRM") and _is_main_thread()
     if use_alarm:
         def on_alarm(signum, frame):
-            raise _Alarm()
+            raise Interrupted()
         previous = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, limits.timeout)
     try:
         with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
             value = codec.normalize(job.func(job.payload))
         status, message = "ok", ""
-    except _Alarm:
+    except Interrupted:
         value, status = None, "timeout"
         message = f"stopped after the {limits.timeout:g} s time limit"
     except MemoryError:

@@ -1,0 +1,122 @@
+"""The command-line contract: list, grade (formats, output, exit codes), solve."""
+
+import json
+
+import pytest
+
+from autograder import specs
+
+from conftest import ROOT, run_cli
+
+
+def test_list_shows_every_lesson_exercise_and_points():
+    proc = run_cli("list")
+    assert proc.returncode == 0
+    for lesson in specs.lessons():
+        assert lesson.slug in proc.stdout
+        for ex in lesson.exercises:
+            line = next(l for l in proc.stdout.splitlines() if ex.id in l.split())
+            assert f" {ex.points:g} " in line
+
+
+def test_table_has_a_row_per_exercise_and_a_progress_section():
+    proc = run_cli("grade")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for ex in specs.exercises():
+        assert ex.id in out
+    assert "not attempted" in out
+    assert "Progress" in out and "overall" in out
+    total = sum(l.points for l in specs.lessons())
+    assert f"0 / {total:g}" in out
+
+
+def test_table_shows_first_failure_and_hint(solved_dir, tmp_path):
+    from conftest import with_cells
+    ex = specs.get_exercise("01.cross_entropy")
+    path = with_cells(solved_dir / "01_losses.ipynb",
+                      {ex.id: "# EXERCISE: 01.cross_entropy\n" + ex.mistakes[0].source},
+                      tmp_path / "one_wrong.ipynb")
+    out = run_cli("grade", "--notebook", path).stdout
+    assert "01.cross_entropy" in out and "failed" in out
+    assert "First failure" in out and ex.mistakes[0].hint[:40] in out.replace("\n        ", " ")
+    assert "9 of 10 exercises passed" in out
+
+
+@pytest.mark.parametrize("key", ["01", "1", "01_losses"])
+def test_lesson_can_be_named_by_number_or_slug(key):
+    report = json.loads(run_cli("grade", key, "--format", "json").stdout)
+    assert {e["lesson"] for e in report["exercises"]} == {"01"}
+
+
+def test_json_format_fields():
+    report = json.loads(run_cli("grade", "00", "--format", "json").stdout)
+    assert set(report) == {"score", "max_score", "exercises"}
+    for entry in report["exercises"]:
+        assert set(entry) == {"id", "lesson", "score", "max_score", "status", "message"}
+        assert entry["status"] in ("passed", "failed", "error", "timeout", "out_of_memory",
+                                   "not_attempted", "skipped")
+
+
+def test_gradescope_format(solved_dir):
+    proc = run_cli("grade", "--notebook", solved_dir / "02_optimizers.ipynb",
+                   "--format", "gradescope")
+    results = json.loads(proc.stdout)
+    assert results["score"] == specs.get_lesson("02").points
+    assert len(results["tests"]) == len(specs.get_lesson("02").exercises)
+    for test in results["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
+        assert test["status"] == "passed" and test["visibility"] == "visible"
+
+
+def test_output_file(tmp_path):
+    out = tmp_path / "report.json"
+    proc = run_cli("grade", "00", "--format", "json", "--output", out)
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert json.loads(out.read_text())["max_score"] == specs.get_lesson("00").points
+
+
+def test_fail_under(solved_dir):
+    assert run_cli("grade", "00", "--fail-under", "50").returncode == 1
+    assert run_cli("grade", "00", "--fail-under", "0").returncode == 0
+    solved = solved_dir / "00_welcome.ipynb"
+    assert run_cli("grade", "--notebook", solved, "--fail-under", "100").returncode == 0
+
+
+@pytest.mark.parametrize("args,needle", [
+    ([], "a command is needed"),
+    (["frobnicate"], "invalid choice"),
+    (["grade", "99"], "unknown lesson"),
+    (["grade", "--format", "xml"], "invalid choice"),
+    (["grade", "01", "--notebook", "lessons/01_losses.ipynb"], "not both"),
+    (["grade", "--fail-under", "lots"], "invalid float"),
+    (["solve", "lessons/01_losses.ipynb"], "required"),
+])
+def test_usage_errors_exit_2_with_one_line(args, needle):
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert needle in proc.stderr
+
+
+def test_grade_from_another_folder_finds_the_course_lessons(tmp_path):
+    proc = run_cli("grade", "00", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["max_score"] == specs.get_lesson("00").points
+
+
+def test_solve_fills_every_stub_and_clears_outputs(tmp_path):
+    from autograder import notebook
+    out = tmp_path / "solved.ipynb"
+    assert run_cli("solve", ROOT / "lessons" / "01_losses.ipynb", "-o", out).returncode == 0
+    nb = notebook.read(out)
+    cells = notebook.exercise_cells(nb)
+    assert set(cells) == {ex.id for ex in specs.get_lesson("01").exercises}
+    assert all("NotImplementedError" not in src for src in cells.values())
+
+
+def test_solve_rejects_a_notebook_without_exercises(tmp_path):
+    empty = tmp_path / "e.ipynb"
+    empty.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    proc = run_cli("solve", empty, "-o", tmp_path / "o.ipynb")
+    assert proc.returncode == 2 and "no exercise cells" in proc.stderr

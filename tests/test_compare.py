@@ -1,0 +1,76 @@
+"""The comparison and its feedback, on small hand-made examples."""
+
+import numpy as np
+
+from autograder.compare import FLOAT64, Tolerance, compare, generic_hint
+
+
+def test_equal_arrays_match():
+    a = np.linspace(0, 1, 5)
+    assert compare(a, a.copy()) is None
+    assert compare(a, a + 1e-12) is None
+
+
+def test_shape_mismatch_names_both_shapes_and_hints_transpose():
+    exp = np.zeros((2, 3))
+    diff = compare(exp, np.zeros((3, 2)))
+    assert diff.kind == "shape" and "(3, 2)" in diff.text and "(2, 3)" in diff.text
+    assert "transposed" in generic_hint(diff)
+
+
+def test_dtype_mismatch():
+    diff = compare(np.zeros(3), np.zeros(3, dtype=np.float32))
+    assert diff.kind == "dtype" and "float32" in diff.text
+    assert "float32" in generic_hint(diff)
+    assert compare(np.zeros(3), np.zeros(3, dtype=np.float32), Tolerance(check_dtype=False)) is None
+
+
+def test_nan_is_reported_with_its_position():
+    exp = np.ones((2, 2))
+    got = exp.copy()
+    got[1, 0] = np.nan
+    diff = compare(exp, got)
+    assert diff.kind == "nonfinite" and "[1, 0]" in diff.text and "1 NaN" in diff.text
+
+
+def test_worst_entry_and_errors_are_named():
+    exp = np.array([1.0, 2.0, 3.0])
+    got = np.array([1.0, 2.5, 3.0])
+    diff = compare(exp, got)
+    assert "1 of 3 entries differ" in diff.text
+    assert "worst at [1]: got 2.5, expected 2" in diff.text
+    assert "max abs error 0.5" in diff.text
+
+
+def test_constant_factor_and_sign_hints():
+    exp = np.array([1.0, -2.0, 0.5])
+    assert "4 times" in generic_hint(compare(exp, 4 * exp))
+    assert "opposite sign" in generic_hint(compare(exp, -exp))
+
+
+def test_none_hints_missing_return():
+    diff = compare(np.zeros(2), None)
+    assert diff.kind == "type" and "return" in generic_hint(diff)
+
+
+def test_nested_structures_report_the_path():
+    exp = {"loss": np.array(1.0), "grads": [np.zeros(2), np.ones(2)]}
+    got = {"loss": np.array(1.0), "grads": [np.zeros(2), np.zeros(2)]}
+    diff = compare(exp, got)
+    assert diff.path == "grads[1]"
+
+
+def test_lists_of_numbers_are_accepted_as_arrays():
+    assert compare(np.array([1.0, 2.0]), [1.0, 2.0]) is None
+
+
+def test_tolerance_is_relative_and_absolute():
+    tol = Tolerance(rtol=1e-3, atol=0)
+    assert compare(np.array([1000.0]), np.array([1000.5]), tol) is None
+    assert compare(np.array([1000.0]), np.array([1002.0]), tol) is not None
+    assert compare(np.array([0.0]), np.array([1e-11]), FLOAT64) is None
+
+
+def test_infinities_must_agree_in_sign():
+    assert compare(np.array([np.inf]), np.array([np.inf])) is None
+    assert compare(np.array([np.inf]), np.array([-np.inf])) is not None
