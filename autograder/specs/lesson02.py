@@ -110,6 +110,32 @@ _ADAM_SETTINGS = [("lr=0.01", {"lr": 0.01}),
                   ("lr=0.05, betas=(0.8, 0.99), eps=1e-6",
                    {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6})]
 
+_ADAM_TEMPLATE = """class Adam:
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        self.params, self.lr, self.eps = params, lr, eps
+        self.b1, self.b2 = betas
+        self.t = 0
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+    def step(self, grads):
+        self.t += 1
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m[...] = self.b1 * m + (1 - self.b1) * g
+            v[...] = self.b2 * v + (1 - self.b2) * {second}
+            m_hat = m / {correction1}
+            v_hat = v / {correction2}
+            p -= self.lr * m_hat / ({denominator})
+"""
+
+
+def _adam_mistake(**parts):
+    """Adam with some of its pieces replaced by wrong ones."""
+    defaults = {"second": "g * g", "correction1": "(1 - self.b1 ** self.t)",
+                "correction2": "(1 - self.b2 ** self.t)", "denominator": "np.sqrt(v_hat) + self.eps"}
+    defaults.update(parts)
+    return _ADAM_TEMPLATE.format(**defaults)
+
+
 adam = Exercise(
     id="02.adam", symbol="Adam", points=3,
     title="Adam with bias correction",
@@ -119,67 +145,16 @@ adam = Exercise(
         Mistake("no bias correction",
                 "m and v start at 0, so early on they are too small; divide them by "
                 "(1 - beta1**t) and (1 - beta2**t)",
-                "class Adam:\n"
-                "    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):\n"
-                "        self.params, self.lr, self.eps = params, lr, eps\n"
-                "        self.b1, self.b2 = betas\n"
-                "        self.m = [np.zeros_like(p) for p in params]\n"
-                "        self.v = [np.zeros_like(p) for p in params]\n"
-                "    def step(self, grads):\n"
-                "        for p, g, m, v in zip(self.params, grads, self.m, self.v):\n"
-                "            m[...] = self.b1 * m + (1 - self.b1) * g\n"
-                "            v[...] = self.b2 * v + (1 - self.b2) * g * g\n"
-                "            p -= self.lr * m / (np.sqrt(v) + self.eps)\n"),
+                _adam_mistake(correction1="1", correction2="1")),
         Mistake("step counted from 0",
                 "t is 1 at the first step (t += 1 before the correction); with t = 0 the "
                 "correction divides by 1 - beta**0 = 0",
-                "class Adam:\n"
-                "    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):\n"
-                "        self.params, self.lr, self.eps = params, lr, eps\n"
-                "        self.b1, self.b2 = betas\n"
-                "        self.t = 0\n"
-                "        self.m = [np.zeros_like(p) for p in params]\n"
-                "        self.v = [np.zeros_like(p) for p in params]\n"
-                "    def step(self, grads):\n"
-                "        for p, g, m, v in zip(self.params, grads, self.m, self.v):\n"
-                "            m[...] = self.b1 * m + (1 - self.b1) * g\n"
-                "            v[...] = self.b2 * v + (1 - self.b2) * g * g\n"
-                "            m_hat = m / (1 - self.b1 ** (self.t + 1e-12))\n"
-                "            v_hat = v / (1 - self.b2 ** (self.t + 1e-12))\n"
-                "            p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)\n"
-                "        self.t += 1\n"),
+                _adam_mistake(correction1="(1 - self.b1 ** (self.t - 1))",
+                              correction2="(1 - self.b2 ** (self.t - 1))")),
         Mistake("eps inside the square root", "eps is added after the square root: sqrt(v_hat) + eps",
-                "class Adam:\n"
-                "    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):\n"
-                "        self.params, self.lr, self.eps = params, lr, eps\n"
-                "        self.b1, self.b2 = betas\n"
-                "        self.t = 0\n"
-                "        self.m = [np.zeros_like(p) for p in params]\n"
-                "        self.v = [np.zeros_like(p) for p in params]\n"
-                "    def step(self, grads):\n"
-                "        self.t += 1\n"
-                "        for p, g, m, v in zip(self.params, grads, self.m, self.v):\n"
-                "            m[...] = self.b1 * m + (1 - self.b1) * g\n"
-                "            v[...] = self.b2 * v + (1 - self.b2) * g * g\n"
-                "            m_hat = m / (1 - self.b1 ** self.t)\n"
-                "            v_hat = v / (1 - self.b2 ** self.t)\n"
-                "            p -= self.lr * m_hat / np.sqrt(v_hat + self.eps)\n"),
+                _adam_mistake(denominator="np.sqrt(v_hat + self.eps)")),
         Mistake("second moment of |g|", "v averages the *squared* gradient g * g",
-                "class Adam:\n"
-                "    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):\n"
-                "        self.params, self.lr, self.eps = params, lr, eps\n"
-                "        self.b1, self.b2 = betas\n"
-                "        self.t = 0\n"
-                "        self.m = [np.zeros_like(p) for p in params]\n"
-                "        self.v = [np.zeros_like(p) for p in params]\n"
-                "    def step(self, grads):\n"
-                "        self.t += 1\n"
-                "        for p, g, m, v in zip(self.params, grads, self.m, self.v):\n"
-                "            m[...] = self.b1 * m + (1 - self.b1) * g\n"
-                "            v[...] = self.b2 * v + (1 - self.b2) * np.abs(g)\n"
-                "            m_hat = m / (1 - self.b1 ** self.t)\n"
-                "            v_hat = v / (1 - self.b2 ** self.t)\n"
-                "            p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)\n"),
+                _adam_mistake(second="np.abs(g)")),
     ],
 )
 
