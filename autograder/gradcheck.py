@@ -58,3 +58,31 @@ def gradient_of(forward, wrt, eps=1e-6):
 
     expected.__doc__ = f"numerical gradient of {forward.__name__} w.r.t. {', '.join(names)}"
     return expected
+
+
+def gradients_through(forward, wrt, eps=1e-6):
+    """Expected-value function for a layer's backward exercise.
+
+    ``forward(*case.args.values(), **case.kwargs)`` returns ``(out, cache)``; the
+    upstream gradient is ``case.data["dout"]``. The expected value is the tuple
+    of numerical gradients of ``sum(out * dout)`` with respect to each argument
+    named in ``wrt``, in that order (a single array when ``wrt`` is one name).
+    """
+    def loss(case):
+        def f(**changed):
+            args = dict(case.args)
+            args.update(changed)
+            out = forward(*args.values(), **case.kwargs)[0]
+            return float(np.sum(out * case.data["dout"]))
+        return f
+
+    names = (wrt,) if isinstance(wrt, str) else tuple(wrt)
+
+    def expected(case):
+        f = loss(case)
+        grads = tuple(numerical_gradient(lambda v, n=n: f(**{n: v}), case.args[n], eps)
+                      for n in names)
+        return grads[0] if isinstance(wrt, str) else grads
+
+    expected.__doc__ = f"numerical gradients of sum({forward.__name__}(...)[0] * dout)"
+    return expected

@@ -80,6 +80,19 @@ def call(obj, case):
     return obj(*case.args.values(), **case.kwargs)
 
 
+def backward_driver(reference_forward):
+    """Driver for ``backward(dout, cache)`` exercises.
+
+    The cache comes from the *reference* forward on the case's arguments (its
+    layout is part of the documented contract), and the upstream gradient from
+    ``case.data["dout"]``; the learner's backward returns the gradients.
+    """
+    def run(backward, case):
+        _, cache = reference_forward(*case.args.values(), **case.kwargs)
+        return backward(case.data["dout"], cache)
+    return run
+
+
 @dataclass
 class Exercise:
     id: str                               # "01.softmax": lesson number, dot, name

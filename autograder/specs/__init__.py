@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
+import re
 
-_MODULES = ["lesson00", "lesson01", "lesson02"]
 _LESSONS = None
+
+
+def _module_names():
+    """lessonNN modules in this package, in course order (lesson numbers sort as text)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if re.fullmatch(r"lesson\d\d", m.name))
 
 
 def lessons():
     """Every Lesson, in course order."""
     global _LESSONS
     if _LESSONS is None:
-        _LESSONS = [importlib.import_module(f"{__name__}.{m}").LESSON for m in _MODULES]
+        _LESSONS = [importlib.import_module(f"{__name__}.{m}").LESSON for m in _module_names()]
     return _LESSONS
 
 
