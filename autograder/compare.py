@@ -42,7 +42,9 @@ class Difference:
 
 
 def _fmt(value):
-    if isinstance(value, (float, np.floating)):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
         return f"{float(value):.6g}"
     return repr(value)
 
@@ -90,8 +92,11 @@ def _compare(expected, got, tol, path):
             return Difference(path, "type", f"{path}: expected a {type(expected).__name__} of "
                               f"{len(expected)} values, got {_describe_type(got)}", expected, got)
         if len(got) != len(expected):
-            return Difference(path, "length", f"{path}: expected {len(expected)} values, "
-                              f"got {len(got)}", expected, got)
+            text = f"{path}: expected {len(expected)} values, got {len(got)}"
+            if all(isinstance(v, str) for v in (*expected, *got)):   # token lists: show both
+                shown = f": expected {list(expected)!r}, got {list(got)!r}"
+                text += shown if len(shown) <= 240 else shown[:237] + "..."
+            return Difference(path, "length", text, expected, got)
         for i, (e, g) in enumerate(zip(expected, got)):
             diff = _compare(e, g, tol, f"{path}[{i}]")
             if diff:
@@ -110,6 +115,9 @@ def _compare(expected, got, tol, path):
             if diff:
                 return diff
         return None
+    if isinstance(got, (np.ndarray, list, tuple, dict)):    # `!=` would compare entrywise
+        return Difference(path, "type", f"{path}: expected {expected!r}, got {_describe_type(got)}",
+                          expected, got)
     if expected != got:
         return Difference(path, "values", f"{path}: expected {expected!r}, got {got!r}",
                           expected, got)

@@ -82,7 +82,11 @@ def test_lesson_has_math_a_plot_and_a_summary(lesson):
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[l.slug for l in LESSONS])
-def test_solved_notebook_runs_top_to_bottom_in_a_real_kernel(lesson, solved_dir):
+def test_solved_notebook_runs_top_to_bottom_in_a_real_kernel(lesson, solved_dir, monkeypatch):
+    # One BLAS thread: on 2 busy cores, OpenBLAS threads fighting over small matrices can make
+    # a notebook 20 times slower. The kernel inherits this environment.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(str(solved_dir / f"{lesson.slug}.ipynb"), as_version=4)
