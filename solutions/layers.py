@@ -184,12 +184,12 @@ def dropout_forward(x, p, training, rng):
 
     Returns:
         (out, cache): ``out`` shaped like ``x``; ``cache`` the scaled mask
-        ``keep / (1 - p)`` (a float array shaped like ``x``: 0 where dropped,
+        ``keep / (1 - p)`` (an array shaped like ``x``, in its dtype: 0 where dropped,
         ``1 / (1 - p)`` where kept), or None when nothing was dropped.
     """
     if not training or p == 0:
         return x, None
-    mask = (rng.random(x.shape) >= p) / (1.0 - p)
+    mask = (rng.random(x.shape) >= p).astype(x.dtype) / (1.0 - p)   # keep x's dtype
     return x * mask, mask
 
 
