@@ -141,6 +141,9 @@ def _compare_arrays(expected, got, tol, path):
         wrong = expected != got
         if not np.any(wrong):
             return None
+        if expected.ndim == 0:
+            return Difference(path, "values", f"{path}: got {_fmt(got.item())}, expected "
+                              f"{_fmt(expected.item())}", expected, got)
         first = int(np.flatnonzero(wrong)[0])
         return Difference(path, "values",
                           f"{path}: {int(wrong.sum())} of {expected.size} entries differ; first at "
