@@ -287,10 +287,10 @@ def embedding_backward(dout, cache):
         cache: ``(ids, table_shape)`` from ``embedding_forward``.
 
     Returns:
-        dtable: float64 array of shape ``table_shape`` = (V, D).
+        dtable: array of shape ``table_shape`` = (V, D), in the dtype of ``dout``.
     """
     ids, table_shape = cache
-    dtable = np.zeros(table_shape)
+    dtable = np.zeros(table_shape, dtype=dout.dtype)
     np.add.at(dtable, ids, dout)
     return dtable
 
