@@ -87,6 +87,7 @@ def test_solved_notebook_runs_top_to_bottom_in_a_real_kernel(lesson, solved_dir,
     # a notebook 20 times slower. The kernel inherits this environment.
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("COURSE_QUICK", "1")   # lessons that train (09, 10) shrink their runs
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(str(solved_dir / f"{lesson.slug}.ipynb"), as_version=4)
