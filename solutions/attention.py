@@ -42,14 +42,18 @@ def attention_forward(q, k, v, mask=None):
         row sums to 1 over the allowed keys, or is all 0 when none is allowed.
     """
     d = q.shape[-1]
-    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(d)          # (..., Tq, Tk)
+    # The (..., Tq, Tk) arrays are the big ones: each step below updates one in place
+    # (``x -= y`` writes into x) rather than allocating a new array.
+    scores = q @ np.swapaxes(k, -1, -2)                        # (..., Tq, Tk)
+    scores /= math.sqrt(d)
     if mask is not None:
-        scores = np.where(mask, scores, -np.inf)
+        np.copyto(scores, -np.inf, where=np.logical_not(mask))   # broadcasts like np.where
     row_max = scores.max(axis=-1, keepdims=True)
     row_max = np.where(np.isfinite(row_max), row_max, 0.0)     # a fully masked row is all -inf
-    exp = np.exp(scores - row_max)                             # exp(-inf) = 0 for masked keys
-    total = exp.sum(axis=-1, keepdims=True)                    # >= 1, or 0 for a fully masked row
-    weights = exp / np.where(total > 0, total, 1.0)
+    scores -= row_max
+    weights = np.exp(scores, out=scores)                       # exp(-inf) = 0 for masked keys
+    total = weights.sum(axis=-1, keepdims=True)                # >= 1, or 0 for a fully masked row
+    weights /= np.where(total > 0, total, 1.0)
     out = weights @ v                                          # (..., Tq, dv)
     return out, (q, k, v, weights)
 
@@ -76,8 +80,11 @@ def attention_backward(dout, cache):
     d = q.shape[-1]
     dv = np.swapaxes(weights, -1, -2) @ dout                          # (..., Tk, dv)
     dweights = dout @ np.swapaxes(v, -1, -2)                          # (..., Tq, Tk)
-    dscores = weights * (dweights - np.sum(dweights * weights, axis=-1, keepdims=True))
-    dscores = dscores / math.sqrt(d)                                  # through the 1/sqrt(d)
+    row_sum = np.sum(dweights * weights, axis=-1, keepdims=True)      # (..., Tq, 1)
+    dscores = dweights                  # dweights becomes dscores in place (no new array):
+    dscores -= row_sum
+    dscores *= weights
+    dscores /= math.sqrt(d)                                           # through the 1/sqrt(d)
     dq = dscores @ k                                                  # (..., Tq, d)
     dk = np.swapaxes(dscores, -1, -2) @ q                             # (..., Tk, d)
     return dq, dk, dv
