@@ -240,19 +240,34 @@ gelu_forward = Exercise(
                 "the exact GELU, 0.5 * x * (1 + erf(x / sqrt(2)))",
                 "def gelu_forward(x):\n"
                 "    u = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)\n"
-                "    return 0.5 * x * (1 + np.tanh(u)), x\n"),
+                "    cdf = 0.5 * (1 + np.tanh(u))\n"
+                "    return x * cdf, (x, cdf)\n"),
         Mistake("erf(x) without the 1/sqrt(2)",
                 "the normal CDF is 0.5 * (1 + erf(x / sqrt(2))): divide x by sqrt(2) inside erf",
                 "def gelu_forward(x):\n"
-                "    return 0.5 * x * (1 + erf(x)), x\n"),
+                "    cdf = 0.5 * (1 + erf(x))\n"
+                "    return x * cdf, (x, cdf)\n"),
         Mistake("sigmoid approximation",
                 "x * sigmoid(1.702 x) is another approximation; use the exact "
                 "0.5 * x * (1 + erf(x / sqrt(2)))",
                 "def gelu_forward(x):\n"
-                "    return x / (1 + np.exp(-1.702 * x)), x\n"),
+                "    cdf = 1 / (1 + np.exp(-1.702 * x))\n"
+                "    return x * cdf, (x, cdf)\n"),
         Mistake("factor 0.5 missing", "GELU is x * Phi(x) with Phi(x) = 0.5 * (1 + erf(x / sqrt(2)))",
                 "def gelu_forward(x):\n"
-                "    return x * (1 + erf(x / math.sqrt(2))), x\n"),
+                "    cdf = 1 + erf(x / math.sqrt(2))\n"
+                "    return x * cdf, (x, cdf)\n"),
+        Mistake("erf(x / sqrt(2)) cached instead of Phi(x)",
+                "the cache holds the normal CDF itself, Phi(x) = 0.5 * (1 + erf(x / sqrt(2))), "
+                "not the bare erf value: gelu_backward uses it as Phi(x)",
+                "def gelu_forward(x):\n"
+                "    e = erf(x / math.sqrt(2))\n"
+                "    return 0.5 * x * (1 + e), (x, e)\n"),
+        Mistake("x alone as the cache",
+                "the cache is the pair (x, Phi(x)): keep Phi(x) = 0.5 * (1 + erf(x / sqrt(2))) "
+                "for gelu_backward, so that it need not call erf again",
+                "def gelu_forward(x):\n"
+                "    return 0.5 * x * (1 + erf(x / math.sqrt(2))), x\n"),
     ],
 )
 
@@ -268,13 +283,13 @@ gelu_backward = Exercise(
                 "GELU is a product, x * Phi(x): its derivative is Phi(x) + x * phi(x), with "
                 "phi(x) = exp(-x**2 / 2) / sqrt(2 pi)",
                 "def gelu_backward(dout, cache):\n"
-                "    x = cache\n"
-                "    return dout * 0.5 * (1 + erf(x / math.sqrt(2)))\n"),
+                "    x, cdf = cache\n"
+                "    return dout * cdf\n"),
         Mistake("tanh form where erf is asked",
                 "that is the derivative of the tanh approximation; differentiate the exact "
                 "x * Phi(x): Phi(x) + x * phi(x)",
                 "def gelu_backward(dout, cache):\n"
-                "    x = cache\n"
+                "    x, _ = cache\n"
                 "    t = np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))\n"
                 "    du = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x ** 2)\n"
                 "    return dout * (0.5 * (1 + t) + 0.5 * x * (1 - t ** 2) * du)\n"),
@@ -282,13 +297,27 @@ gelu_backward = Exercise(
                 "the normal density is phi(x) = exp(-x**2 / 2) / sqrt(2 pi): the 1/sqrt(2 pi) "
                 "is missing",
                 "def gelu_backward(dout, cache):\n"
-                "    x = cache\n"
-                "    return dout * (0.5 * (1 + erf(x / math.sqrt(2))) + x * np.exp(-x ** 2 / 2))\n"),
+                "    x, cdf = cache\n"
+                "    return dout * (cdf + x * np.exp(-x ** 2 / 2))\n"),
         Mistake("dout forgotten", "that is the local derivative; multiply it by dout (chain rule)",
                 "def gelu_backward(dout, cache):\n"
-                "    x = cache\n"
+                "    x, cdf = cache\n"
                 "    pdf = np.exp(-x ** 2 / 2) / math.sqrt(2 * math.pi)\n"
-                "    return 0.5 * (1 + erf(x / math.sqrt(2))) + x * pdf\n"),
+                "    return cdf + x * pdf\n"),
+        Mistake("Phi recomputed with erf(x), without the 1/sqrt(2)",
+                "Phi(x) is 0.5 * (1 + erf(x / sqrt(2))), and it is already in the cache, "
+                "(x, Phi(x)): take it from there rather than calling erf again",
+                "def gelu_backward(dout, cache):\n"
+                "    x, _ = cache\n"
+                "    cdf = 0.5 * (1 + erf(x))\n"
+                "    pdf = np.exp(-x ** 2 / 2) / math.sqrt(2 * math.pi)\n"
+                "    return dout * (cdf + x * pdf)\n"),
+        Mistake("cache unpacked in the wrong order",
+                "gelu_forward's cache is (x, Phi(x)), in that order: x, cdf = cache",
+                "def gelu_backward(dout, cache):\n"
+                "    cdf, x = cache\n"
+                "    pdf = np.exp(-x ** 2 / 2) / math.sqrt(2 * math.pi)\n"
+                "    return dout * (cdf + x * pdf)\n"),
     ],
 )
 

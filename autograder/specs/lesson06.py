@@ -135,8 +135,8 @@ feed_forward_forward = Exercise(
                 "tanh approximation differs by up to 1e-3",
                 _ffn_mistake(activation="u = math.sqrt(2 / math.pi) * (hidden + 0.044715 * "
                                         "hidden ** 3)\n"
-                                        "    activation = 0.5 * hidden * (1 + np.tanh(u))\n"
-                                        "    gelu_cache = hidden")),
+                                        "    cdf = 0.5 * (1 + np.tanh(u))\n"
+                                        "    activation, gelu_cache = hidden * cdf, (hidden, cdf)")),
         Mistake("ReLU instead of GELU",
                 "the Transformer's feed-forward uses a GELU (BERT) between the projections, "
                 "not a ReLU (the original 2017 Transformer)",
@@ -145,10 +145,12 @@ feed_forward_forward = Exercise(
                 "only the hidden layer goes through the GELU; the output x @ W1 ... @ W2 + b2 "
                 "stays linear (it is added to the residual stream)",
                 _ffn_mistake(out="out, _ = gelu_forward(out)")),
-        Mistake("GELU's output as its cache",
-                "the GELU's cache is its input, the pre-activation x @ W1 + b1: gelu_backward "
-                "evaluates the derivative there",
-                _ffn_mistake(gelu_cache="activation")),
+        Mistake("GELU's output in its cache",
+                "the GELU's cache is (h, Phi(h)) with h its input, the pre-activation "
+                "x @ W1 + b1 (gelu_backward evaluates the derivative there): keep the cache "
+                "gelu_forward returns",
+                _ffn_mistake(activation="activation, (h, cdf) = gelu_forward(hidden)",
+                             gelu_cache="(activation, cdf)")),
     ],
 )
 
@@ -174,6 +176,7 @@ _FFN_BACKWARD = """def feed_forward_backward(dout, cache):
     da = dout @ W2.T
     dW2 = a.reshape(-1, F).T @ dout.reshape(-1, D)
     db2 = {db2}
+    {before}
     dh = {dh}
     dx = dh @ W1.T
     dW1 = x.reshape(-1, D).T @ dh.reshape(-1, F)
@@ -183,8 +186,8 @@ _FFN_BACKWARD = """def feed_forward_backward(dout, cache):
 
 
 def _ffn_backward_mistake(dh="gelu_backward(da, gelu_cache)",
-                          db2="dout.reshape(-1, D).sum(axis=0)"):
-    return _FFN_BACKWARD.format(dh=dh, db2=db2)
+                          db2="dout.reshape(-1, D).sum(axis=0)", before=""):
+    return _FFN_BACKWARD.format(dh=dh, db2=db2, before=before)
 
 
 feed_forward_backward = Exercise(
@@ -200,17 +203,19 @@ feed_forward_backward = Exercise(
                 "gelu_backward(d_activation, gelu_cache) (times Phi(h) + h * phi(h))",
                 _ffn_backward_mistake(dh="da")),
         Mistake("GELU derivative at its output",
-                "gelu_backward needs the GELU's *input*, the pre-activation (gelu_cache), not "
-                "its output (the x of the second linear layer)",
-                _ffn_backward_mistake(dh="gelu_backward(da, a)")),
+                "gelu_backward needs the GELU's cache as gelu_forward made it, (h, Phi(h)) with "
+                "h its *input*, the pre-activation; a is its output (the x of the second "
+                "linear layer)",
+                _ffn_backward_mistake(before="h, cdf = gelu_cache",
+                                      dh="gelu_backward(da, (a, cdf))")),
         Mistake("tanh GELU's derivative",
                 "the forward used the exact GELU, so its derivative is Phi(h) + h * phi(h) "
                 "(gelu_backward), not the tanh form's",
                 _ffn_backward_mistake(
-                    dh="da * (0.5 * (1 + np.tanh(math.sqrt(2 / math.pi) * (gelu_cache + 0.044715 "
-                       "* gelu_cache ** 3))) + 0.5 * gelu_cache * (1 - np.tanh(math.sqrt(2 / "
-                       "math.pi) * (gelu_cache + 0.044715 * gelu_cache ** 3)) ** 2) * "
-                       "math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * gelu_cache ** 2))")),
+                    before="h, _ = gelu_cache\n"
+                           "    t = np.tanh(math.sqrt(2 / math.pi) * (h + 0.044715 * h ** 3))",
+                    dh="da * (0.5 * (1 + t) + 0.5 * h * (1 - t ** 2) * math.sqrt(2 / math.pi) "
+                       "* (1 + 3 * 0.044715 * h ** 2))")),
         Mistake("b2 summed over the batch axis only",
                 "a bias is added at every position of every sequence: sum its gradient over "
                 "every leading axis (reshape to (-1, D) first)",

@@ -38,13 +38,20 @@ ALTERNATIVES = {
         # x * Phi(x), with Phi written through erfc (accurate in the far left tail too)
         "from scipy.special import erfc\n"
         "def gelu_forward(x):\n"
-        "    return x * 0.5 * erfc(-x / np.sqrt(2.0)), x\n",
+        "    cdf = 0.5 * erfc(-x / np.sqrt(2.0))\n"
+        "    return x * cdf, (x, cdf)\n",
     ],
     "03.gelu_backward": [
+        # Phi from the cache, phi from scipy.stats
         "from scipy.stats import norm\n"
         "def gelu_backward(dout, cache):\n"
-        "    x = cache\n"
-        "    return dout * (norm.cdf(x) + x * norm.pdf(x))\n",
+        "    x, cdf = cache\n"
+        "    return dout * (cdf + x * norm.pdf(x))\n",
+        # the cached Phi ignored and recomputed: slower, still correct
+        "from scipy.special import ndtr\n"
+        "def gelu_backward(dout, cache):\n"
+        "    x = cache[0]\n"
+        "    return dout * (ndtr(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi))\n",
     ],
     "03.gelu_tanh_forward": [
         # 0.5 * (1 + tanh(u)) is sigmoid(2u)

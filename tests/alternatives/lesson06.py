@@ -6,17 +6,17 @@ ALTERNATIVES = {
         "from scipy.special import ndtr\n"
         "def feed_forward_forward(x, params):\n"
         "    hidden = np.einsum('...d,df->...f', x, params['W1']) + params['b1']\n"
-        "    activation = hidden * ndtr(hidden)\n"
+        "    cdf = ndtr(hidden)\n"
+        "    activation = hidden * cdf\n"
         "    out = np.einsum('...f,fd->...d', activation, params['W2']) + params['b2']\n"
-        "    return out, ((x, params['W1']), hidden, (activation, params['W2']))\n",
+        "    return out, ((x, params['W1']), (hidden, cdf), (activation, params['W2']))\n",
     ],
     "06.feed_forward_backward": [
-        "from scipy.special import ndtr\n"
         "def feed_forward_backward(dout, cache):\n"
-        "    (x, W1), hidden, (activation, W2) = cache\n"
+        "    (x, W1), (hidden, cdf), (activation, W2) = cache\n"
         "    lead = tuple(range(dout.ndim - 1))\n"
         "    pdf = np.exp(-hidden ** 2 / 2) / np.sqrt(2 * np.pi)\n"
-        "    dhidden = np.einsum('...d,fd->...f', dout, W2) * (ndtr(hidden) + hidden * pdf)\n"
+        "    dhidden = np.einsum('...d,fd->...f', dout, W2) * (cdf + hidden * pdf)\n"
         "    grads = {'W2': np.tensordot(activation, dout, axes=(lead, lead)),\n"
         "             'b2': dout.sum(axis=lead),\n"
         "             'W1': np.tensordot(x, dhidden, axes=(lead, lead)),\n"
