@@ -71,16 +71,19 @@ def _exercise(exercise_id):
         raise ValueError(f"unknown exercise {exercise_id!r}; the exercises are: {known}") from None
 
 
-def check(*args, timeout=None):
+def check(*args, timeout=None, device="cpu"):
     """Run an exercise's test cases on your function and show what passed.
 
     ``check(softmax)`` finds the exercise by the function's name;
     ``check("01.softmax", fn)`` names it explicitly; ``check("01.softmax")``
     takes the function called ``softmax`` from your notebook.
+    ``device="cuda"`` runs an exercise that can use a GPU on the GPU (lessons 11
+    and 12); one that needs a GPU runs there whenever there is one, and is
+    ``skipped`` otherwise.
     """
     exercise, obj = _resolve(args)
     limits = None
     if timeout is not None:
         from .sandbox import Limits
         limits = Limits(timeout=timeout)
-    return CheckResult(grader.grade(exercise, fn=obj, limits=limits), exercise)
+    return CheckResult(grader.grade(exercise, fn=obj, limits=limits, on=device), exercise)

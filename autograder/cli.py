@@ -12,7 +12,7 @@ import glob
 import os
 import sys
 
-from . import grader, notebook, report, sandbox, specs
+from . import device, grader, notebook, report, sandbox, specs
 
 
 class UsageError(Exception):
@@ -41,6 +41,9 @@ def _parser():
                    help="exit 1 when the total score is below PERCENT")
     g.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="time limit per exercise (default: each exercise's own, usually 10 s)")
+    g.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cuda: grade the exercises that can run on a GPU there (lessons 11-12); "
+                        "GPU-only exercises run on a GPU whenever there is one")
     g.add_argument("--lessons-dir", metavar="DIR",
                    help="where the lesson notebooks are (default: ./lessons, else the course's)")
 
@@ -97,15 +100,19 @@ def _graded_from_lessons_dir(args):
                                     for ex in lesson.exercises]))
             continue
         sources[lesson.id] = path
-        graded.extend(grader.grade_notebook(path, only_lessons=[lesson], limits=_limits(args)))
+        graded.extend(grader.grade_notebook(path, only_lessons=[lesson], limits=_limits(args),
+                                            on=args.device))
     return graded, sources
 
 
 def cmd_grade(args, out):
+    if args.device == "cuda" and not device.cuda_available():
+        raise UsageError("--device cuda: no CUDA GPU is visible here (neither CuPy nor PyTorch "
+                         "sees one); grade without --device to use the CPU")
     if args.notebook:
         if args.lessons:
             raise UsageError("give either LESSON arguments or --notebook, not both")
-        graded = grader.grade_notebook(args.notebook, limits=_limits(args))
+        graded = grader.grade_notebook(args.notebook, limits=_limits(args), on=args.device)
         sources = {lesson.id: args.notebook for lesson, _ in graded}
     else:
         graded, sources = _graded_from_lessons_dir(args)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import sandbox, specs
+from . import device, sandbox, specs
 from .codec import normalize
 from .compare import compare, generic_hint
 from .spec import Case
@@ -127,6 +127,15 @@ def _mutated(before, case):
 
 def run_student(payload):
     """Child side: define the learner's symbol, run every case, return the raw outputs."""
+    previous = device.current()
+    device.set_current(payload.get("device", "cpu"))
+    try:
+        return _run_student(payload)
+    finally:
+        device.set_current(previous)        # matters only when run in the grader's process
+
+
+def _run_student(payload):
     exercise = specs.get_exercise(payload["exercise"])
     prerequisites = {specs.get_exercise(r).symbol: specs.get_exercise(r).reference
                      for r in exercise.requires}
@@ -242,22 +251,54 @@ def _result(exercise, status, message="", score=0.0, **kw):
                           status, message, **kw)
 
 
-def grade(exercise, *, source=None, fn=None, limits=None, mode=None):
-    """Grade ``source`` (an exercise cell's code) or ``fn`` (a live object) for ``exercise``."""
+def device_for(exercise, requested="cpu"):
+    """Where ``exercise`` runs when the grade asks for ``requested`` ("cpu" or "cuda").
+
+    None means it cannot run here: it needs a GPU and there is none.
+    """
+    if exercise.devices == ("cuda",):
+        return "cuda" if device.cuda_available() else None
+    if requested == "cuda" and "cuda" in exercise.devices:
+        return "cuda" if device.cuda_available() else None
+    return "cpu"
+
+
+def grade(exercise, *, source=None, fn=None, limits=None, mode=None, on="cpu"):
+    """Grade ``source`` (an exercise cell's code) or ``fn`` (a live object) for ``exercise``.
+
+    ``on="cuda"`` grades the exercises that can run on a GPU there (see ``device``).
+    """
+    where = device_for(exercise, on)
+    if where is None:
+        return skipped(exercise)
     if source is not None:
         problem = check_syntax(source, exercise.id)
         if problem:
             return _result(exercise, "error", problem)
     cases = exercise.make_cases()
     limits = limits or sandbox.Limits(timeout=exercise.timeout)
-    payload = {"exercise": exercise.id, "source": source, "cases": [c.to_dict() for c in cases]}
+    payload = {"exercise": exercise.id, "source": source, "cases": [c.to_dict() for c in cases],
+               "device": where}
+    mode = mode or sandbox.default_mode()
+    if where == "cuda":
+        # CUDA does not survive fork(), and a CUDA context reserves far more address space
+        # than the memory cap allows: a fresh interpreter, without the cap.
+        limits = sandbox.Limits(timeout=limits.timeout, memory_mb=0, max_output=limits.max_output)
+        if mode == "fork":
+            mode = "spawn"
     if fn is not None:
         payload["fn"] = fn
-        mode = mode or sandbox.default_mode()
         if mode == "spawn":             # a live object cannot travel to a fresh interpreter
             mode = "inprocess"
     outcome = sandbox.run(sandbox.Job(run_student, payload), limits, mode)
     return judge(exercise, cases, outcome)
+
+
+def skipped(exercise):
+    """The result of an exercise that needs a GPU, on a machine without one."""
+    return _result(exercise, "skipped", f"{device.NO_GPU}: this exercise runs on an NVIDIA GPU "
+                   "(CUDA); it is graded on a machine that has one, and counts neither for nor "
+                   "against you here")
 
 
 def judge(exercise, cases, outcome):
@@ -331,7 +372,7 @@ def grade_missing(exercise, reason):
 
 
 
-def grade_notebook(path, only_lessons=None, limits=None, mode=None):
+def grade_notebook(path, only_lessons=None, limits=None, mode=None, on="cpu"):
     """Grade every exercise of the lessons a notebook holds.
 
     Returns a list of ``(lesson, [ExerciseResult, ...])``. The lessons are the
@@ -357,10 +398,12 @@ def grade_notebook(path, only_lessons=None, limits=None, mode=None):
         results = []
         for exercise in lesson.exercises:
             source = cells.get(exercise.id)
-            if source is None:
+            if device_for(exercise, on) is None:
+                results.append(skipped(exercise))
+            elif source is None:
                 results.append(grade_missing(exercise, f"no cell starting with '# EXERCISE: "
                                                        f"{exercise.id}' in {path}"))
             else:
-                results.append(grade(exercise, source=source, limits=limits, mode=mode))
+                results.append(grade(exercise, source=source, limits=limits, mode=mode, on=on))
         graded.append((lesson, results))
     return graded

@@ -26,10 +26,23 @@ def _percent(score, max_score):
 
 
 def totals(graded):
-    """(exercises passed, exercises, score, max score) over ``[(lesson, results), ...]``."""
-    results = [r for _, rs in graded for r in rs]
+    """(exercises passed, exercises, score, max score) over ``[(lesson, results), ...]``.
+
+    Skipped exercises (they need a GPU this machine does not have) count in neither.
+    """
+    results = [r for _, rs in graded for r in rs if r.status != "skipped"]
     return (sum(r.passed for r in results), len(results),
             round(sum(r.score for r in results), 2), sum(r.max_score for r in results))
+
+
+def skipped_count(graded):
+    return sum(r.status == "skipped" for _, rs in graded for r in rs)
+
+
+def _points_cell(r):
+    if r.status == "skipped":
+        return f"- / {_pts(r.max_score)}"
+    return f"{_pts(r.score)} / {_pts(r.max_score)}"
 
 
 def table(graded, sources=None):
@@ -42,14 +55,17 @@ def table(graded, sources=None):
         lines.append(f"Lesson {lesson.id} · {lesson.title}{where}")
         lines.append(f"  {'exercise':<{width}}{'points':>9}   status")
         for r in results:
-            points = f"{_pts(r.score)} / {_pts(r.max_score)}"
-            lines.append(f"  {r.id:<{width}}{points:>9}   {STATUS_LABEL[r.status]}")
-            if r.status not in ("passed", "not_attempted") and r.message:
+            label = STATUS_LABEL[r.status] + (f" ({r.message.split(':')[0]})"
+                                              if r.status == "skipped" else "")
+            lines.append(f"  {r.id:<{width}}{_points_cell(r):>9}   {label}")
+            if r.status not in ("passed", "not_attempted", "skipped") and r.message:
                 for para in r.message.splitlines():
                     lines.extend(textwrap.wrap(para, 96, initial_indent=" " * 6,
                                                subsequent_indent=" " * 8) or [""])
         n_pass, n, score, max_score = totals([(lesson, results)])
-        lines.append(f"  {n_pass} of {n} exercises passed, {_pts(score)} / {_pts(max_score)} points")
+        n_skipped = skipped_count([(lesson, results)])
+        lines.append(f"  {n_pass} of {n} exercises passed, {_pts(score)} / {_pts(max_score)} points"
+                     + (f" ({n_skipped} skipped: they need a CUDA GPU)" if n_skipped else ""))
         lines.append("")
     lines.append("Progress")
     lines.append(f"  {'lesson':<42}{'exercises':>10}{'points':>16}")
@@ -60,12 +76,16 @@ def table(graded, sources=None):
     n_pass, n, score, max_score = totals(graded)
     lines.append(f"  {'overall':<42}{f'{n_pass} / {n}':>10}"
                  f"{f'{_pts(score)} / {_pts(max_score)}':>16}  ({_percent(score, max_score):.0f} %)")
+    n_skipped = skipped_count(graded)
+    if n_skipped:
+        lines.append(f"  {n_skipped} exercise(s) skipped: they need a CUDA GPU and count in "
+                     "neither total")
     return "\n".join(lines) + "\n"
 
 
 def as_json(graded):
     _, _, score, max_score = totals(graded)
-    return json.dumps({"score": score, "max_score": max_score,
+    return json.dumps({"score": score, "max_score": max_score, "skipped": skipped_count(graded),
                        "exercises": [r.to_json() for _, rs in graded for r in rs]}, indent=2) + "\n"
 
 
@@ -76,6 +96,10 @@ def as_gradescope(graded):
     for lesson, results in graded:
         for r in results:
             output = STATUS_LABEL[r.status] + (f"\n{r.message}" if r.message else "")
+            if r.status == "skipped":       # worth nothing either way on Gradescope
+                tests.append({"name": f"{r.id} (skipped: {device_reason(r)})", "score": 0,
+                              "max_score": 0, "output": output, "visibility": "visible"})
+                continue
             tests.append({"name": r.id, "score": r.score, "max_score": r.max_score,
                           "status": "passed" if r.passed else "failed", "output": output,
                           "visibility": "visible"})
@@ -84,12 +108,16 @@ def as_gradescope(graded):
                        "stdout_visibility": "visible", "tests": tests}, indent=2) + "\n"
 
 
+def device_reason(result):
+    return result.message.split(":")[0]
+
+
 # --------------------------------------------------------------------------- check() in a notebook
 
 def check_text(result, title):
     mark = "✓" if result.passed else "✗"
     lines = [f"{mark} {result.id} ({title}): {STATUS_LABEL[result.status]}, "
-             f"{_pts(result.score)} / {_pts(result.max_score)} points"]
+             f"{_points_cell(result)} points"]
     for case in result.cases:
         lines.append(f"  {'✓' if case.passed else '✗'} {case.name}")
     if result.message:
@@ -103,7 +131,7 @@ def check_text(result, title):
     return "\n".join(lines)
 
 
-_COLOR = {"passed": "#1a7f37", "not_attempted": "#6e7781"}
+_COLOR = {"passed": "#1a7f37", "not_attempted": "#6e7781", "skipped": "#6e7781"}
 
 
 def check_html(result, title):
@@ -112,8 +140,7 @@ def check_html(result, title):
     esc = html.escape
     parts = [f'<div style="border-left:4px solid {color};padding:4px 10px;font-family:sans-serif">',
              f'<b style="color:{color}">{mark} {esc(result.id)}</b> {esc(title)} · '
-             f'{esc(STATUS_LABEL[result.status])} · {_pts(result.score)} / '
-             f'{_pts(result.max_score)} points']
+             f'{esc(STATUS_LABEL[result.status])} · {esc(_points_cell(result))} points']
     if result.cases:
         parts.append('<div style="margin:4px 0">' + " ".join(
             f'<span title="{esc(c.name)}" style="color:{"#1a7f37" if c.passed else "#cf222e"}">'

@@ -120,6 +120,8 @@ def _limit_memory(memory_mb):
         return
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if not memory_mb or memory_mb <= 0:        # no cap (a CUDA context reserves terabytes)
+        return
     cap = _current_address_space() + memory_mb * 2**20
     with contextlib.suppress(ValueError, OSError):   # macOS does not enforce RLIMIT_AS
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

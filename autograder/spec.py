@@ -107,6 +107,7 @@ class Exercise:
     requires: tuple = ()                  # ids whose references are available by name
     mistakes: list = field(default_factory=list)
     timeout: float = 10.0
+    devices: tuple = ("cpu",)             # ("cpu", "cuda"): also on a GPU; ("cuda",): GPU only
     warn_on_mutation: bool = True
     lesson: Any = None                    # set by the Lesson that holds it
 

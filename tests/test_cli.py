@@ -51,7 +51,7 @@ def test_lesson_can_be_named_by_number_or_slug(key):
 
 def test_json_format_fields():
     report = json.loads(run_cli("grade", "00", "--format", "json").stdout)
-    assert set(report) == {"score", "max_score", "exercises"}
+    assert set(report) == {"score", "max_score", "skipped", "exercises"}
     for entry in report["exercises"]:
         assert set(entry) == {"id", "lesson", "score", "max_score", "status", "message"}
         assert entry["status"] in ("passed", "failed", "error", "timeout", "out_of_memory",
