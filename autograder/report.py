@@ -114,8 +114,13 @@ def device_reason(result):
 
 # --------------------------------------------------------------------------- check() in a notebook
 
+def _mark(result):
+    """✓ passed, – skipped (counts neither way), ✗ anything else."""
+    return {"passed": "✓", "skipped": "–"}.get(result.status, "✗")
+
+
 def check_text(result, title):
-    mark = "✓" if result.passed else "✗"
+    mark = _mark(result)
     lines = [f"{mark} {result.id} ({title}): {STATUS_LABEL[result.status]}, "
              f"{_points_cell(result)} points"]
     for case in result.cases:
@@ -136,7 +141,7 @@ _COLOR = {"passed": "#1a7f37", "not_attempted": "#6e7781", "skipped": "#6e7781"}
 
 def check_html(result, title):
     color = _COLOR.get(result.status, "#cf222e")
-    mark = "✓" if result.passed else "✗"
+    mark = _mark(result)
     esc = html.escape
     parts = [f'<div style="border-left:4px solid {color};padding:4px 10px;font-family:sans-serif">',
              f'<b style="color:{color}">{mark} {esc(result.id)}</b> {esc(title)} · '

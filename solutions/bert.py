@@ -304,7 +304,7 @@ def embeddings_backward(dout, cache):
     dnormed = dropout_backward(dout, cache["dropout"])
     dsum, dgamma, dbeta = layernorm_backward(dnormed, cache["ln"])           # (B, T, D)
     T = dsum.shape[1]
-    dposition = np.zeros(shapes["embeddings.position"], dtype=dout.dtype)
+    dposition = np.zeros_like(dout, shape=shapes["embeddings.position"])  # like dout: NumPy/CuPy
     dposition[:T] = dsum.sum(axis=0)
     dword = embedding_backward(dsum, (cache["input_ids"], shapes["embeddings.word"]))
     dtoken_type = embedding_backward(dsum, (cache["token_type_ids"],
@@ -504,7 +504,7 @@ def pooler_backward(dpooled, cache):
     linear_cache, pooled, hidden_shape = cache
     dpre_activation = dpooled * (1.0 - pooled * pooled)
     dfirst, dW, db = linear_backward(dpre_activation, linear_cache)
-    dhidden = np.zeros(hidden_shape, dtype=dfirst.dtype)
+    dhidden = np.zeros_like(dfirst, shape=hidden_shape)     # like dfirst: NumPy or CuPy
     dhidden[:, 0] = dfirst
     return dhidden, {"pooler.W": dW, "pooler.b": db}
 
@@ -617,7 +617,7 @@ def mlm_loss_and_grads(params, config, batch, training=False, rng=None, compute_
         return loss, None, stats
     dlogits = cross_entropy_grad(logits, targets).astype(logits.dtype, copy=False)
     dselected, head_grads = mlm_head_backward(dlogits, head_cache)
-    dhidden = np.zeros((B * T, D), dtype=hidden.dtype)
+    dhidden = np.zeros_like(hidden, shape=(B * T, D))            # like hidden: NumPy or CuPy
     dhidden[positions] = dselected                               # each position once
     encoder_grads = bert_backward(dhidden.reshape(B, T, D), cache)
     return loss, _all_grads(params, encoder_grads, head_grads), stats

@@ -13,11 +13,30 @@ train/eval) and the layer classes that later lessons assemble into BERT.
 """
 
 import math
+import sys
 
 import numpy as np
-from scipy.special import erf
+from scipy.special import erf as scipy_erf
 
 from solutions.losses import cross_entropy, cross_entropy_grad
+
+
+def array_module(x):
+    """The array library ``x`` belongs to: ``numpy``, or ``cupy`` for a CuPy array (lesson 11).
+
+    NumPy's functions hand CuPy arrays over to CuPy by themselves (``np.exp`` of a
+    GPU array runs on the GPU), all but a few such as ``np.add.at``: code meant for
+    both asks for the module there.
+    """
+    return sys.modules["cupy"] if type(x).__module__.split(".")[0] == "cupy" else np
+
+
+def erf(x):
+    """The error function, elementwise: SciPy's on NumPy arrays, CuPy's on GPU arrays."""
+    if array_module(x) is np:
+        return scipy_erf(x)
+    from cupyx.scipy.special import erf as cupy_erf
+    return cupy_erf(x)
 
 # --------------------------------------------------------------------------- functions
 
@@ -304,8 +323,9 @@ def embedding_backward(dout, cache):
         dtable: array of shape ``table_shape`` = (V, D), in the dtype of ``dout``.
     """
     ids, table_shape = cache
-    dtable = np.zeros(table_shape, dtype=dout.dtype)
-    np.add.at(dtable, ids, dout)
+    xp = array_module(dout)                   # numpy, or cupy on a GPU (lesson 11)
+    dtable = xp.zeros(table_shape, dtype=dout.dtype)
+    xp.add.at(dtable, ids, dout)
     return dtable
 
 

@@ -15,7 +15,8 @@ from ..compare import GRADIENT, _describe_type
 from ..gradcheck import gradients_through, numerical_gradient
 from ..spec import Case, Exercise, Lesson, Mistake, backward_driver, call
 
-PRELUDE = "import math\n\nimport numpy as np\nfrom scipy.special import erf\n"
+PRELUDE = ("import math\n\nimport numpy as np\nfrom scipy.special import erf\n\n"
+           "from solutions.layers import array_module\n")
 
 # --------------------------------------------------------------------------- drivers
 
