@@ -1,0 +1,341 @@
+"""GPU check: run the GPU tests, then time one training step on every backend, in one table.
+
+Usage:
+    python scripts/gpu_check.py              # tests + benchmark (under 5 minutes on an H200)
+    python scripts/gpu_check.py --no-tests   # the benchmark only
+    python scripts/gpu_check.py --quick      # tiny sizes: checks that everything runs
+
+What it does:
+
+1. Says what it runs on: the CPU, the GPU (name, memory), NumPy, CuPy and PyTorch versions.
+2. With a CUDA GPU: runs the tests that exercise the GPU code paths
+   (``pytest tests/test_device.py tests/test_lesson11.py tests/test_lesson12.py``, where the
+   CUDA tests are no longer skipped) and grades the solved lessons 11 and 12 on the GPU
+   (``python -m autograder grade --device cuda``), GPU-only exercises included.
+3. Times one masked-LM training step (forward, backward, AdamW) of the same model on each
+   backend, and prints one table:
+
+   ========================  =========================================================
+   NumPy (CPU)               lesson 07's model, ``solutions.gpu.make_train_step(xp=numpy)``
+   CuPy                      the very same code on CuPy arrays (lesson 11)
+   PyTorch fp32              ``solutions.torch_bert.make_train_step`` (lesson 12), float32
+   PyTorch bf16              the same under bfloat16 autocast (float32 weights and loss)
+   PyTorch bf16 + compile    the same, its loss wrapped in ``torch.compile``
+   ========================  =========================================================
+
+   for the course's mini-BERT (V=1000, D=128, 4 layers, 4 heads, F=512, T=64) and a
+   BERT-base-sized model (V=30522, D=768, 12 layers, 12 heads, F=3072, T=128).
+   tokens/s = batch * T / step time (median of timed steps, after warm-up steps, with
+   the GPU synchronized around every timed step). FLOPs are counted analytically (matrix
+   products only: ``torch_bert.train_step_flops``); the model FLOP utilization (MFU) is the
+   achieved FLOP/s over the GPU's peak for that precision: its dense bf16 tensor-core peak
+   for the bf16 rows and its float32 (non-tensor-core) peak for the float32 rows, from the
+   data sheet for the GPUs listed in ``PEAKS``, else the best large matmul measured here.
+   CPU rows are compared with the best float32 matmul measured on the CPU.
+
+Without a GPU it prints the CPU rows (NumPy, and PyTorch fp32 on the CPU) and says plainly
+which rows need a CUDA GPU. Targets (issue 5), on an NVIDIA H200: CuPy >= 20x NumPy-CPU on
+the course's model; PyTorch bf16 on the BERT-base-sized model >= 35 % MFU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+# Dense peak FLOP/s from the data sheets (SXM boards): (bf16 tensor cores, float32 without them).
+PEAKS = {
+    "H200": (989e12, 67e12),
+    "H100 80GB HBM3": (989e12, 67e12),      # H100 SXM
+    "H100 PCIe": (756e12, 51e12),
+    "A100": (312e12, 19.5e12),
+    "L40S": (362e12, 91.6e12),
+    "RTX 4090": (165e12, 82.6e12),
+}
+
+MODELS = {
+    # name: (BertConfig fields, seq_len, batch on the GPU, batch on the CPU)
+    "mini-BERT (course)": ({"vocab_size": 1000, "hidden_size": 128, "num_layers": 4,
+                            "num_heads": 4, "intermediate_size": 512,
+                            "max_position_embeddings": 128}, 64, 32, 32),
+    "BERT-base size": ({"vocab_size": 30522, "hidden_size": 768, "num_layers": 12,
+                        "num_heads": 12, "intermediate_size": 3072,
+                        "max_position_embeddings": 512}, 128, 32, 8),
+}
+QUICK_MODELS = {
+    "mini-BERT (course)": ({"vocab_size": 100, "hidden_size": 32, "num_layers": 1,
+                            "num_heads": 2, "intermediate_size": 64,
+                            "max_position_embeddings": 32}, 16, 4, 4),
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, a few steps")
+    parser.add_argument("--no-tests", action="store_true", help="skip the GPU tests")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per row")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    return parser.parse_args(argv)
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+def gpu_info():
+    """(name, total memory in GiB) of GPU 0, or None without a CUDA GPU."""
+    from autograder import device
+    if not device.cuda_available():
+        return None
+    try:
+        import torch
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            return props.name, props.total_memory / 2**30
+    except ImportError:
+        pass
+    import cupy
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    return props["name"].decode(), props["totalGlobalMem"] / 2**30
+
+
+def has_cupy():
+    try:
+        import cupy
+        return bool(cupy.is_available())
+    except Exception:                      # not installed, or no driver
+        return False
+
+
+def has_torch():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def data_sheet_peaks(name):
+    for key, peaks in PEAKS.items():
+        if key in name:
+            return peaks
+    return None
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def median_step_seconds(step, synchronize, warmup, steps):
+    """Median seconds of ``step()``, the device synchronized before and after each call."""
+    for _ in range(warmup):
+        step()
+    synchronize()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def numpy_matmul_peak(n=2048, repeats=5):
+    a = np.ones((n, n), dtype=np.float32)
+    b = np.ones((n, n), dtype=np.float32)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best
+
+
+def torch_matmul_peak(dtype_name, n=8192, repeats=10):
+    import torch
+    dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[dtype_name]
+    a = torch.randn(n, n, device="cuda", dtype=dtype)
+    b = torch.randn(n, n, device="cuda", dtype=dtype)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        a @ b
+    end.record()
+    end.synchronize()
+    return 2 * n ** 3 * repeats / (start.elapsed_time(end) / 1000)
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------- the rows
+
+
+def numpy_row(fields, seq_len, batch, warmup, steps, xp_name="numpy"):
+    from solutions import gpu
+    from solutions.bert import BertConfig
+    from solutions.torch_bert import train_step_flops
+    config = BertConfig(**fields)
+    if xp_name == "cupy":
+        import cupy as xp
+
+        def synchronize():
+            xp.cuda.get_current_stream().synchronize()
+    else:
+        xp, synchronize = np, (lambda: None)
+    step = gpu.make_train_step(config, batch, seq_len, xp=xp)
+    seconds = median_step_seconds(step, synchronize, warmup, steps)
+    num_masked = int((step.batch["labels"] != -100).sum())
+    return seconds, batch * seq_len, train_step_flops(config, batch, seq_len, num_masked)
+
+
+def torch_row(fields, seq_len, batch, device_name, precision, compiled, warmup, steps):
+    import torch
+
+    from solutions.torch_bert import make_train_step
+    step = make_train_step(fields, batch, seq_len, device_name, precision, compile=compiled)
+    synchronize = torch.cuda.synchronize if device_name == "cuda" else (lambda: None)
+    seconds = median_step_seconds(step, synchronize, warmup, steps)
+    tokens, flops = step.tokens, step.flops
+    del step
+    if device_name == "cuda":
+        torch.cuda.empty_cache()
+    return seconds, tokens, flops
+
+
+def run_tests():
+    """The GPU tests and a GPU grade of the solved lessons 11 and 12; returns their summaries."""
+    lines = []
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    tests = ["tests/test_device.py", "tests/test_lesson11.py", "tests/test_lesson12.py"]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", *tests], cwd=ROOT,
+                          env=env, capture_output=True, text=True)
+    summary = [line for line in proc.stdout.splitlines() if line.strip()][-1:]
+    lines.append(f"  pytest {' '.join(tests)}: {' '.join(summary) or proc.stderr[-300:]}")
+    with tempfile.TemporaryDirectory() as folder:
+        for slug in ("11_gpu_cupy", "12_pytorch"):
+            subprocess.run([sys.executable, "-m", "autograder", "solve", f"lessons/{slug}.ipynb",
+                            "-o", f"{folder}/{slug}.ipynb"], cwd=ROOT, env=env,
+                           capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--device", "cuda",
+                               "--lessons-dir", folder, "11", "12"], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+        overall = [line.strip() for line in proc.stdout.splitlines() if "overall" in line]
+        lines.append("  grade --device cuda, solved lessons 11-12: "
+                     + (overall[0] if overall else (proc.stderr.strip()[-300:] or "no output")))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started = time.perf_counter()
+    models = QUICK_MODELS if args.quick else MODELS
+    warmup, steps = (1, args.steps or 2) if args.quick else (3, args.steps or 10)
+    gpu = gpu_info()
+    cupy_ok, torch_ok = has_cupy(), has_torch()
+
+    print("GPU check")
+    print(f"  date {time.strftime('%Y-%m-%d')}; CPU: {os.cpu_count()} cores, "
+          f"{platform.processor() or platform.machine()}")
+    versions = [f"NumPy {np.__version__}"]
+    if cupy_ok:
+        import cupy
+        versions.append(f"CuPy {cupy.__version__}")
+    if torch_ok:
+        import torch
+        versions.append(f"PyTorch {torch.__version__}")
+    print("  " + ", ".join(versions))
+    if gpu is None:
+        print("  GPU: none (no CUDA GPU visible to CuPy or PyTorch): the GPU rows below need one")
+    else:
+        print(f"  GPU: {gpu[0]}, {gpu[1]:.0f} GiB")
+
+    if gpu is not None and not args.no_tests:
+        print("\nTests on the GPU")
+        print(run_tests())
+
+    peaks = {"cpu": numpy_matmul_peak(1024 if args.quick else 2048)}
+    peak_source = "measured (float32 matmul, NumPy)"
+    if gpu is not None and torch_ok:
+        sheet = data_sheet_peaks(gpu[0])
+        measured = {"bf16": torch_matmul_peak("bf16"), "fp32": torch_matmul_peak("fp32")}
+        if sheet:
+            peaks["bf16"], peaks["fp32"] = sheet
+            gpu_source = f"data sheet of the {gpu[0]}"
+        else:
+            peaks.update(measured)
+            gpu_source = "measured (8192^3 matmul)"
+        print(f"\nPeaks: CPU float32 {peaks['cpu'] / 1e9:.0f} GFLOP/s ({peak_source}); GPU "
+              f"bf16 {peaks['bf16'] / 1e12:.0f} and fp32 {peaks['fp32'] / 1e12:.1f} TFLOP/s "
+              f"({gpu_source}); an 8192^3 matmul reached {measured['bf16'] / 1e12:.0f} (bf16) "
+              f"and {measured['fp32'] / 1e12:.1f} (fp32) TFLOP/s here")
+    else:
+        print(f"\nPeak: CPU float32 {peaks['cpu'] / 1e9:.0f} GFLOP/s ({peak_source})")
+
+    header = (f"  {'model':<20}{'backend':<25}{'batch x T':>10}{'step (ms)':>11}"
+              f"{'tokens/s':>12}{'GFLOP/s':>11}{'MFU':>7}{'vs NumPy':>10}")
+    print("\nOne training step (forward, backward, AdamW), median of "
+          f"{steps} after {warmup} warm-up\n" + header)
+    for model_name, (fields, seq_len, gpu_batch, cpu_batch) in models.items():
+        numpy_rate = None
+        backends = [("NumPy (CPU)", "cpu", None)]
+        if torch_ok:
+            backends.append(("PyTorch fp32 (CPU)" if gpu is None else "PyTorch fp32",
+                             "cpu" if gpu is None else "cuda", ("fp32", False)))
+        backends += [("CuPy", "cuda", "cupy"), ("PyTorch bf16", "cuda", ("bf16", False)),
+                     ("PyTorch bf16 + compile", "cuda", ("bf16", True))]
+        for label, where, how in backends:
+            batch = cpu_batch if where == "cpu" else gpu_batch
+            prefix = f"  {model_name:<20}{label:<25}{f'{batch} x {seq_len}':>10}"
+            if where == "cuda" and gpu is None:
+                print(prefix + "   needs a CUDA GPU")
+                continue
+            if how == "cupy" and not cupy_ok:
+                print(prefix + "   needs CuPy (pip install -e '.[gpu]')")
+                continue
+            if how == ("bf16", True) and args.no_compile:
+                print(prefix + "   skipped (--no-compile)")
+                continue
+            try:
+                if how is None or how == "cupy":
+                    seconds, tokens, flops = numpy_row(fields, seq_len, batch, warmup, steps,
+                                                       how or "numpy")
+                else:
+                    seconds, tokens, flops = torch_row(fields, seq_len, batch, where, how[0],
+                                                       how[1], warmup, steps)
+            except Exception as exc:                                  # noqa: BLE001
+                print(prefix + f"   failed: {type(exc).__name__}: {str(exc)[:120]}")
+                continue
+            rate = tokens / seconds
+            if label.startswith("NumPy"):
+                numpy_rate = rate
+            peak = peaks["cpu"] if where == "cpu" else peaks.get(
+                "bf16" if how and how[0] == "bf16" else "fp32")
+            mfu = f"{100 * flops / seconds / peak:.0f}%" if peak else "-"
+            ratio = f"{rate / numpy_rate:.1f}x" if numpy_rate else "-"
+            print(prefix + f"{1000 * seconds:>11.1f}{rate:>12,.0f}{flops / seconds / 1e9:>11,.0f}"
+                  f"{mfu:>7}{ratio:>10}")
+    print(f"\nMFU: achieved FLOP/s over the peak above (CPU rows: the CPU matmul; bf16 rows: the "
+          f"bf16 peak; fp32 rows: the fp32 peak). Targets on an H200: CuPy >= 20x NumPy on the "
+          f"course's model, PyTorch bf16 on the BERT-base size >= 35 % MFU.")
+    if gpu is None:
+        print("No CUDA GPU here: the CuPy and GPU PyTorch rows, and the GPU tests, need one "
+              "(pip install -e '.[gpu]' for CuPy).")
+    print(f"done in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
