@@ -26,11 +26,13 @@ class Opaque:
         return f"<a {self.type_name} object>"
 
 
-def _encode(value, arrays):
+def _encode(value, arrays, python_scalars=False):
     if value is None:
         return {"t": "none"}
     if isinstance(value, str):
         return {"t": "str", "v": value}
+    if python_scalars and type(value) in (bool, int, float):
+        return {"t": "py", "v": value}
     if isinstance(value, (bool, int, float, complex, np.generic)):
         value = np.asarray(value)
     if isinstance(value, np.ndarray):
@@ -40,9 +42,10 @@ def _encode(value, arrays):
         arrays[key] = value
         return {"t": "array", "k": key}
     if isinstance(value, (list, tuple)):
-        return {"t": type(value).__name__, "v": [_encode(v, arrays) for v in value]}
+        return {"t": type(value).__name__,
+                "v": [_encode(v, arrays, python_scalars) for v in value]}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {"t": "dict", "v": {k: _encode(v, arrays) for k, v in value.items()}}
+        return {"t": "dict", "v": {k: _encode(v, arrays, python_scalars) for k, v in value.items()}}
     return {"t": "opaque", "v": type(value).__name__}
 
 
@@ -50,7 +53,7 @@ def _decode(tree, arrays):
     kind = tree["t"]
     if kind == "none":
         return None
-    if kind == "str":
+    if kind in ("str", "py"):
         return tree["v"]
     if kind == "array":
         return arrays[tree["k"]]
@@ -63,10 +66,15 @@ def _decode(tree, arrays):
     return Opaque(tree["v"])
 
 
-def save(value, folder, name):
-    """Write ``value`` as ``name.json`` and ``name.npz`` inside ``folder``."""
+def save(value, folder, name, python_scalars=False):
+    """Write ``value`` as ``name.json`` and ``name.npz`` inside ``folder``.
+
+    ``python_scalars=True`` keeps Python's bool, int and float as they are (for a job's
+    arguments, so that a spawned child gets what a forked one would); by default they
+    become 0-d arrays, as results are compared.
+    """
     arrays = {}
-    tree = _encode(value, arrays)
+    tree = _encode(value, arrays, python_scalars)
     np.savez(os.path.join(folder, name + ".npz"), **arrays)
     # The JSON is written last and renamed into place: its presence means the
     # whole value was written.

@@ -340,7 +340,8 @@ def _run_forked(job, limits, scratch):
 
 def _run_spawned(job, limits, scratch):
     codec.save({"module": job.func.__module__, "name": job.func.__qualname__,
-                "memory_mb": limits.memory_mb, "payload": job.payload}, scratch, "job")
+                "memory_mb": limits.memory_mb, "payload": job.payload}, scratch, "job",
+               python_scalars=True)            # the arguments as a forked child sees them
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"

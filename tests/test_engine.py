@@ -39,6 +39,17 @@ def test_codec_round_trip(tmp_path):
     assert back["d"] == Opaque("object")
 
 
+def test_job_arguments_keep_python_scalars(tmp_path):
+    value = {"n": 3, "p": 0.5, "flag": True, "list": [1, 2.0], "a": np.float64(1.0)}
+    codec.save(value, str(tmp_path), "job", python_scalars=True)
+    back = codec.load(str(tmp_path), "job")
+    assert type(back["n"]) is int and type(back["p"]) is float and back["flag"] is True
+    assert [type(v) for v in back["list"]] == [int, float]
+    assert isinstance(back["a"], np.ndarray)              # NumPy scalars stay arrays
+    codec.save(value, str(tmp_path), "result")
+    assert isinstance(codec.load(str(tmp_path), "result")["n"], np.ndarray)
+
+
 def test_object_arrays_never_cross(tmp_path):
     codec.save(np.array([{"x": 1}], dtype=object), str(tmp_path), "v")
     assert isinstance(codec.load(str(tmp_path), "v"), Opaque)
