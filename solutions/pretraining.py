@@ -729,6 +729,27 @@ def build_char_vocabulary(texts, min_count=2):
     return SPECIAL_TOKENS + chars
 
 
+def build_token_vocabulary(token_lists, min_count=2):
+    """A compact vocabulary: the special tokens, then the tokens seen ``min_count`` times.
+
+    For text already tokenised (e.g. by lesson 04's ``bert_tokenize``): a model trained on
+    a small corpus needs rows only for the tokens that corpus holds, not for all of
+    BERT's 30,522.
+
+    Args:
+        token_lists: list of lists of str (the training text only).
+        min_count: int, rarer tokens become [UNK].
+
+    Returns:
+        list of str: the tokens, by decreasing frequency (ties in string order).
+    """
+    counts = Counter(token for tokens in token_lists for token in tokens)
+    for special in SPECIAL_TOKENS:
+        counts.pop(special, None)
+    kept = sorted((t for t, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
+    return SPECIAL_TOKENS + kept
+
+
 def encode_chars(text, vocab, max_length=None):
     """``[CLS] c1 ... cn [SEP]`` as ids, cut to ``max_length`` ids in all (None: no cut)."""
     ids = [vocab.get(ch, UNK) for ch in chinese_characters(text)]
