@@ -55,13 +55,22 @@ def _arrays(tree):
     return [tree] if hasattr(tree, "shape") and hasattr(tree, "dtype") else []
 
 
+def _host_copy(tree):
+    """The same structure with every array copied (on the CPU, to_numpy returns the arrays)."""
+    if isinstance(tree, dict):
+        return {key: _host_copy(value) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_host_copy(value) for value in tree)
+    return np.array(tree, copy=True) if isinstance(tree, np.ndarray) else tree
+
+
 def _run_to_device(to_device, case):
     xp = device.array_module()
     tree = case.args["tree"]
     before = [a.copy() for a in _arrays(tree)]
     dtype = case.data.get("dtype")
     moved = to_device(tree, xp, None if dtype is None else np.dtype(dtype))
-    result = device.to_numpy(moved)
+    result = _host_copy(device.to_numpy(moved))       # kept before the writes below
     for array in _arrays(moved):           # write into every array of the result ...
         array[...] = 0
     after = _arrays(tree)                  # ... the input must not change

@@ -1,0 +1,91 @@
+"""The course's model on "device" arrays: no step may fall back to a host (NumPy) array.
+
+Runs everywhere, with tests/fake_cupy.py standing in for CuPy (as strict about mixing host
+and device arrays as CuPy is). A real GPU run of tests/test_lesson11.py checks the rest.
+"""
+
+import numpy as np
+import pytest
+from scipy.special import erf as scipy_erf
+
+import fake_cupy
+from solutions import gpu
+from solutions.bert import BertConfig, init_bert, mlm_loss_and_grads
+from solutions.gpu import random_mlm_batch, to_device
+
+CONFIG = BertConfig(vocab_size=50, hidden_size=16, num_layers=2, num_heads=2,
+                    intermediate_size=32, max_position_embeddings=16, dropout=0.1)
+
+
+@pytest.fixture
+def cupy(monkeypatch):
+    fake = fake_cupy.install(monkeypatch)
+    monkeypatch.setattr(gpu, "cupy", fake)
+    return fake
+
+
+def test_the_stand_in_is_as_strict_as_cupy(cupy):
+    on_device = cupy.zeros(3)
+    with pytest.raises(fake_cupy.HostDeviceMix):
+        on_device + np.ones(3)                              # a host array in a device sum
+    with pytest.raises(fake_cupy.HostDeviceMix):
+        np.add.at(on_device, np.array([0, 0]), 1.0)         # ufunc.at is not passed on
+    with pytest.raises(fake_cupy.HostDeviceMix):
+        scipy_erf(on_device)                                # neither are SciPy's ufuncs
+    assert isinstance(np.exp(on_device) + 1.0, fake_cupy.DeviceArray)   # NumPy's are
+    assert gpu.get_array_module(on_device) is cupy
+
+
+def _model_and_batch(xp):
+    rng = np.random.default_rng(0)
+    params = init_bert(CONFIG, rng, dtype=np.float32)
+    batch = random_mlm_batch(CONFIG, 3, 8, rng)
+    batch["attention_mask"][0, 6:] = 0                      # some padding, as in real batches
+    return to_device(params, xp), to_device(batch, xp)
+
+
+def test_loss_and_every_gradient_stay_on_the_device_and_equal_numpy(cupy):
+    host_params, host_batch = _model_and_batch(np)
+    params, batch = _model_and_batch(cupy)
+    host_loss, host_grads, _ = mlm_loss_and_grads(host_params, CONFIG, host_batch)
+    loss, grads, _ = mlm_loss_and_grads(params, CONFIG, batch)
+    assert loss == pytest.approx(host_loss, rel=1e-6)
+    for name, grad in grads.items():
+        assert isinstance(grad, fake_cupy.DeviceArray), f"{name}: came back as {type(grad)}"
+        np.testing.assert_allclose(grad.view(np.ndarray), host_grads[name], rtol=1e-5,
+                                   atol=1e-7, err_msg=name)
+
+
+def test_training_steps_with_dropout_run_on_the_device(cupy):
+    step = gpu.make_train_step(CONFIG, 4, 8, xp=cupy)
+    losses = [float(step()) for _ in range(3)]
+    assert all(np.isfinite(losses))
+    assert all(isinstance(p, fake_cupy.DeviceArray) for p in step.params.values())
+
+
+def test_device_mlm_step_moves_the_batch_and_updates_in_place(cupy):
+    from solutions.optimizers import AdamW
+    params, _ = _model_and_batch(cupy)
+    optimizer = AdamW(list(params.values()), lr=1e-2)
+    batch = random_mlm_batch(CONFIG, 3, 8, np.random.default_rng(1))     # NumPy, as collated
+    before = params["embeddings.word"].copy()
+    first = gpu.device_mlm_step(params, optimizer, batch, CONFIG)
+    second = gpu.device_mlm_step(params, optimizer, batch, CONFIG)
+    assert second < first
+    assert not np.array_equal(params["embeddings.word"].view(np.ndarray), before.view(np.ndarray))
+
+
+def _on_device_exercises():
+    from autograder import specs
+    return [ex for ex in specs.get_lesson("11").exercises if ex.devices == ("cpu", "cuda")]
+
+
+@pytest.mark.parametrize("exercise", _on_device_exercises(), ids=lambda ex: ex.id)
+def test_grading_on_the_device_passes_the_reference(exercise, cupy, monkeypatch):
+    """``grade --device cuda`` as far as it goes without CUDA: the drivers move the cases to
+    the device module and the results back, and the reference still gets full marks."""
+    from autograder import device, grader, notebook
+    monkeypatch.setattr(device, "cuda_available", lambda: True)
+    result = grader.grade(exercise, source=notebook.solution_source(exercise),
+                          mode="inprocess", on="cuda")
+    assert result.status == "passed", result.message
