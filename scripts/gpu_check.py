@@ -10,7 +10,8 @@ What it does:
 1. Says what it runs on: the CPU, the GPU (name, memory), NumPy, CuPy and PyTorch versions.
 2. With a CUDA GPU: runs the tests that exercise the GPU code paths
    (``pytest tests/test_device.py tests/test_lesson11.py tests/test_lesson12.py``, where the
-   CUDA tests are no longer skipped) and grades the solved lessons 11 and 12 on the GPU
+   CUDA tests are no longer skipped, and the wrong-answer catalogue of lessons 11-12, whose
+   GPU-only exercises are graded there) and grades the solved lessons 11 and 12 on the GPU
    (``python -m autograder grade --device cuda``), GPU-only exercises included.
 3. Times one masked-LM training step (forward, backward, AdamW) of the same model on each
    backend, and prints one table:
@@ -226,6 +227,12 @@ def run_tests():
                           env=env, capture_output=True, text=True)
     summary = [line for line in proc.stdout.splitlines() if line.strip()][-1:]
     lines.append(f"  pytest {' '.join(tests)}: {' '.join(summary) or proc.stderr[-300:]}")
+    # the wrong-answer catalogue of lessons 11-12, GPU-only exercises included
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_catalogue.py",
+                           "-k", "11 or 12"], cwd=ROOT, env=env, capture_output=True, text=True)
+    summary = [line for line in proc.stdout.splitlines() if line.strip()][-1:]
+    lines.append(f"  pytest tests/test_catalogue.py -k '11 or 12': "
+                 f"{' '.join(summary) or proc.stderr[-300:]}")
     with tempfile.TemporaryDirectory() as folder:
         for slug in ("11_gpu_cupy", "12_pytorch"):
             subprocess.run([sys.executable, "-m", "autograder", "solve", f"lessons/{slug}.ipynb",
