@@ -20,6 +20,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="lesson 12 needs PyTorch (pip install -e '.[dev]')")
 
 from autograder import device, grader, notebook, specs  # noqa: E402
+from autograder.specs.lesson07 import perturbed_params  # noqa: E402
 from solutions import bert  # noqa: E402
 from solutions.objectives import MLMCollator  # noqa: E402
 from solutions.pretraining import (MASK, PAD, SPECIAL_IDS, Trainer, TrainingArguments,  # noqa: E402
@@ -38,16 +39,7 @@ needs_cuda = pytest.mark.skipif(not device.cuda_available(), reason="no CUDA GPU
 
 def _random_params(config, seed=0, dtype=np.float32):
     """Parameters far from the initial ones, so that every term of the model matters."""
-    rng = np.random.default_rng(seed)
-    params = bert.init_bert(config, rng, dtype=np.float64)
-    for name, value in params.items():
-        if "gamma" in name:
-            params[name] = rng.normal(1.0, 0.3, size=value.shape)
-        elif value.ndim == 1:
-            params[name] = rng.normal(0.0, 0.3, size=value.shape)
-        else:
-            params[name] = rng.normal(0.0, 1.0, size=value.shape) / math.sqrt(value.shape[0])
-    return {name: value.astype(dtype) for name, value in params.items()}
+    return perturbed_params(np.random.default_rng(seed), config, dtype)
 
 
 def _batch(config, seed=1, B=3, T=9, lengths=(9, 5, 7)):

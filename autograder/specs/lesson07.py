@@ -40,9 +40,17 @@ def _pad(lengths, T):
     return (np.arange(T)[None, :] < np.asarray(lengths)[:, None]).astype(np.int64)
 
 
-def _params(rng, config, dtype=np.float64):
-    """Every parameter of the model, far from its initial value: each one matters."""
-    params = bert.init_bert(bert.BertConfig(**config), rng, dtype=np.float64)
+def perturbed_params(rng, config, dtype=np.float64):
+    """Every parameter of the model, far from its initial value: each one matters.
+
+    Args:
+        rng: a ``np.random.Generator``.
+        config: a ``BertConfig`` or a dict of its fields.
+        dtype: the dtype of the arrays returned.
+    """
+    if isinstance(config, dict):
+        config = bert.BertConfig(**config)
+    params = bert.init_bert(config, rng, dtype=np.float64)
     for name, value in params.items():
         short = name.rsplit(".", 1)[1]
         if "gamma" in short:
@@ -147,7 +155,7 @@ def _embeddings_cases(rng, small=False):
             token_types = (np.arange(T)[None, :] >= T // 2).repeat(B, axis=0).astype(np.int64)
         else:
             token_types = np.zeros((B, T), dtype=np.int64)
-        params = _pick(_params(rng, config), "embeddings.")
+        params = _pick(perturbed_params(rng, config), "embeddings.")
         return Case(name, {"input_ids": ids, "token_type_ids": token_types}, kwargs,
                     {"params": params, "config": config, "seed": int(rng.integers(2 ** 31))})
     if small:
@@ -344,7 +352,7 @@ def run_mlm_head(fn, case):
 def _mlm_cases(rng, small=False):
     def case(name, lead, V=9, D=6, scale=1.0):
         config = _config(V=V, D=D)
-        params = _pick(_params(rng, config), "mlm.", "embeddings.word")
+        params = _pick(perturbed_params(rng, config), "mlm.", "embeddings.word")
         return Case(name, {"hidden": rng.normal(scale=scale, size=(*lead, D))},
                     data={"params": params, "config": config})
     if small:
@@ -508,7 +516,7 @@ def _pooler_cases(rng, small=False):
     def case(name, B, T, D, scale=1.0):
         config = _config(D=D)
         return Case(name, {"hidden": rng.normal(scale=scale, size=(B, T, D))},
-                    data={"params": _pick(_params(rng, config), "pooler."), "config": config})
+                    data={"params": _pick(perturbed_params(rng, config), "pooler."), "config": config})
     if small:
         cases = [case("(B, T, D) = (2, 3, 4)", 2, 3, 4), case("batch of one, one token", 1, 1, 3),
                  case("B=3, T=4, D=2", 3, 4, 2)]
@@ -855,7 +863,7 @@ def _bert_cases(rng, small=False):
             kw["token_type_ids"] = (np.arange(T)[None, :] >= T // 2).repeat(B, 0).astype(np.int64)
         if lengths is not None:
             kw["attention_mask"] = _pad(lengths, T)
-        params = _pick(_params(rng, config), "embeddings.", "layers.", "final.")
+        params = _pick(perturbed_params(rng, config), "embeddings.", "layers.", "final.")
         return Case(name, {"input_ids": rng.integers(0, V, size=(B, T))}, kw,
                     {"params": params, "config": config, "seed": int(rng.integers(2 ** 31))})
     if small:

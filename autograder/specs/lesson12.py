@@ -30,6 +30,7 @@ from solutions.objectives import MLMCollator
 from .. import device
 from ..compare import FLOAT32
 from ..spec import Case, Exercise, Lesson, Mistake
+from .lesson07 import perturbed_params
 
 PRELUDE = ("import math\n\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
            "from torch import nn\n\nfrom solutions.torch_bert import torch_names\n")
@@ -87,19 +88,6 @@ def _tiny_config(**changes):
                   max_position_embeddings=12, num_labels=3, dropout=0.1)
     fields.update(changes)
     return fields
-
-
-def _random_params(rng, config, dtype=np.float32):
-    """Parameters far from BERT's initial ones, so that every term of the model matters."""
-    params = bert.init_bert(bert.BertConfig(**config), rng, dtype=np.float64)
-    for name, value in params.items():
-        if "gamma" in name:
-            params[name] = rng.normal(1.0, 0.3, size=value.shape)
-        elif value.ndim == 1:
-            params[name] = rng.normal(0.0, 0.3, size=value.shape)
-        else:
-            params[name] = rng.normal(0.0, 1.0, size=value.shape) / math.sqrt(value.shape[0])
-    return {name: value.astype(dtype) for name, value in params.items()}
 
 
 def _bert_batch(rng, V, B, T, lengths=None, segments=True, mask_rate=0.3):
@@ -301,7 +289,7 @@ def run_load_weights(fn, case):
 def _load_cases(rng):
     def case(name, dtype=np.float32, **config):
         config = _tiny_config(**config)
-        return Case(name, {"params": _random_params(rng, config, dtype)},
+        return Case(name, {"params": perturbed_params(rng, config, dtype)},
                     data={"config": config,
                           "batch": _bert_batch(rng, config["vocab_size"], 3, 7, [7, 4, 6])})
     return [
@@ -678,7 +666,7 @@ def run_bf16_loss(fn, case):
 def _bf16_cases(rng):
     def case(name, B, T, lengths=None, **config):
         config = _tiny_config(dropout=0.0, **config)
-        return Case(name, data={"config": config, "params": _random_params(rng, config),
+        return Case(name, data={"config": config, "params": perturbed_params(rng, config, np.float32),
                                 "batch": _bert_batch(rng, config["vocab_size"], B, T, lengths)})
     return [
         case("B=3, T=7, padding and segments", 3, 7, [7, 4, 6]),
