@@ -106,6 +106,16 @@ def merged(full, quick, is_quick):
     return out
 
 
+def task_settings(full, quick_settings, quick, options):
+    """A task's settings: ``merged``, then the command line's --labels and --learning-rate."""
+    settings = merged(full, quick_settings, quick)
+    if options.labels:
+        settings["finetuning"]["labels"] = options.labels
+    if options.learning_rate:
+        settings["finetuning"]["learning_rate"] = options.learning_rate
+    return settings
+
+
 def mean_std(values):
     values = np.asarray(values, dtype=np.float64)
     return [float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0]
@@ -229,11 +239,7 @@ def pretrain_sentiment(tokens, config, settings, exclude, folder, seed, hint, lo
 
 
 def run_sentiment(options, quick, out, log):
-    settings = merged(SENTIMENT, QUICK_SENTIMENT, quick)
-    if options.learning_rate:
-        settings["finetuning"]["learning_rate"] = options.learning_rate
-    if options.labels:
-        settings["finetuning"]["labels"] = options.labels
+    settings = task_settings(SENTIMENT, QUICK_SENTIMENT, quick, options)
     if options.pretrain_steps:
         settings["pretraining"]["max_steps"] = options.pretrain_steps
     task = sentiment_task(**settings["sizes"])
@@ -296,11 +302,7 @@ def run_sentiment(options, quick, out, log):
 def run_chinese(options, quick, out, log):
     from solutions.corpora import load_chinese_reviews
     from solutions.pretraining import encode_chars
-    settings = merged(CHINESE, QUICK_CHINESE, quick)
-    if options.labels:
-        settings["finetuning"]["labels"] = options.labels
-    if options.learning_rate:
-        settings["finetuning"]["learning_rate"] = options.learning_rate
+    settings = task_settings(CHINESE, QUICK_CHINESE, quick, options)
     folder = options.chinese_model or (options.out / "minibert-chinese")
     if not (folder / "model.safetensors").exists():
         log(f"   no pretrained Chinese model in {folder}: make it with\n"
