@@ -203,6 +203,31 @@ def print_summary(summary, keys, log):
 # --------------------------------------------------------------------------- the sentiment task
 
 
+def train_masked_lm(params, config, tokens, train, folder, log, *, seed, max_steps, batch_size,
+                    learning_rate, warmup_steps, record):
+    """Masked-LM training of ``params`` (in place) with lesson 09's Trainer, then saved.
+
+    ``folder`` gets the model (``save_pretrained``) and ``pretraining.json``: ``record``
+    plus the training log. Returns ``params``.
+    """
+    with tempfile.TemporaryDirectory() as workdir:
+        args = TrainingArguments(output_dir=workdir, max_steps=max_steps,
+                                 per_device_train_batch_size=batch_size,
+                                 learning_rate=learning_rate, warmup_steps=warmup_steps,
+                                 weight_decay=0.01, logging_steps=max(1, max_steps // 40),
+                                 seed=seed, disable_tqdm=True)
+        collator = MLMCollator(PAD, MASK, len(tokens), SPECIAL_IDS, seed=seed)
+        started = time.perf_counter()
+        output = Trainer(params, config, args, train, data_collator=collator).train()
+    log(f"   masked LM: {output.global_step} steps on {len(train)} sequences in "
+        f"{time.perf_counter() - started:.0f} s, final loss "
+        f"{output.log_history[-1]['loss']:.3f} -> {folder}")
+    save_pretrained(folder, params, config, tokens)
+    (folder / "pretraining.json").write_text(json.dumps(
+        {**record, "log_history": output.log_history}, indent=1), encoding="utf-8")
+    return params
+
+
 def pretrain_sentiment(tokens, config, settings, exclude, folder, seed, hint, log):
     """Masked-LM pretraining on unlabelled sentences of the generator; saved in ``folder``."""
     text = sentiment_pretraining_text(settings["n_sentences"], exclude=exclude, seed=1)
@@ -218,24 +243,12 @@ def pretrain_sentiment(tokens, config, settings, exclude, folder, seed, hint, lo
             params["embeddings.word"][vocab[word]] += direction
         for word in NEGATIVE_WORDS:
             params["embeddings.word"][vocab[word]] -= direction
-    with tempfile.TemporaryDirectory() as workdir:
-        args = TrainingArguments(output_dir=workdir, max_steps=settings["max_steps"],
-                                 per_device_train_batch_size=settings["batch_size"],
-                                 learning_rate=settings["learning_rate"],
-                                 warmup_steps=settings["warmup_steps"], weight_decay=0.01,
-                                 logging_steps=max(1, settings["max_steps"] // 40), seed=seed,
-                                 disable_tqdm=True)
-        collator = MLMCollator(PAD, MASK, len(tokens), SPECIAL_IDS, seed=seed)
-        started = time.perf_counter()
-        output = Trainer(params, config, args, train, data_collator=collator).train()
-    log(f"   pretrained on {len(train)} sentences, {output.global_step} steps in "
-        f"{time.perf_counter() - started:.0f} s, final loss "
-        f"{output.log_history[-1]['loss']:.3f} -> {folder}")
-    save_pretrained(folder, params, config, tokens)
-    (folder / "pretraining.json").write_text(json.dumps(
-        {"sentences": len(train), "settings": settings, "polarity_hint": hint, "seed": seed,
-         "log_history": output.log_history}, indent=1), encoding="utf-8")
-    return params
+    return train_masked_lm(
+        params, config, tokens, train, folder, log, seed=seed, max_steps=settings["max_steps"],
+        batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
+        warmup_steps=settings["warmup_steps"],
+        record={"sentences": len(train), "settings": settings, "polarity_hint": hint,
+                "seed": seed})
 
 
 def run_sentiment(options, quick, out, log):
@@ -377,23 +390,10 @@ def continue_chinese_pretraining(pretrained, config, tokens, steps, folder, seed
     train = pack_sequences([encode_chars(t, vocab)[1:-1] for t in texts],
                            config.max_position_embeddings)
     params = {name: value.copy() for name, value in pretrained.items()}
-    with tempfile.TemporaryDirectory() as workdir:
-        args = TrainingArguments(output_dir=workdir, max_steps=steps,
-                                 per_device_train_batch_size=32, learning_rate=1e-3,
-                                 warmup_steps=steps // 20, weight_decay=0.01,
-                                 logging_steps=max(1, steps // 40), seed=seed + 1,
-                                 disable_tqdm=True)
-        collator = MLMCollator(PAD, MASK, len(tokens), SPECIAL_IDS, seed=seed + 1)
-        started = time.perf_counter()
-        output = Trainer(params, config, args, train, data_collator=collator).train()
-    log(f"   {output.global_step} more steps on {len(train)} packed sequences in "
-        f"{time.perf_counter() - started:.0f} s, final loss {output.log_history[-1]['loss']:.3f} "
-        f"-> {folder}")
-    save_pretrained(folder, params, config, tokens)
-    (folder / "pretraining.json").write_text(json.dumps(
-        {"continued_from": "minibert-chinese", "steps": steps, "seed": seed + 1,
-         "log_history": output.log_history}, indent=1), encoding="utf-8")
-    return params
+    return train_masked_lm(
+        params, config, tokens, train, folder, log, seed=seed + 1, max_steps=steps,
+        batch_size=32, learning_rate=1e-3, warmup_steps=steps // 20,
+        record={"continued_from": "minibert-chinese", "steps": steps, "seed": seed + 1})
 
 
 # --------------------------------------------------------------------------- plot and main
