@@ -19,7 +19,6 @@ always computed on the CPU, by the NumPy reference, in the grader's own process.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 
@@ -53,17 +52,6 @@ def cuda_available():
         return False
 
 
-def cupy_available():
-    """True when CuPy is installed and sees a GPU (a RawKernel needs CuPy itself)."""
-    if not cuda_available():
-        return False
-    try:
-        import cupy
-        return bool(cupy.is_available())
-    except Exception:
-        return False
-
-
 def current():
     """The device the running exercise is graded on: "cpu" or "cuda"."""
     return _current
@@ -74,17 +62,6 @@ def set_current(name):
     if name not in DEVICES:
         raise ValueError(f"unknown device {name!r}; use one of {', '.join(DEVICES)}")
     _current = name
-
-
-@contextlib.contextmanager
-def using(name):
-    """``with using("cuda"): ...`` runs the block as if graded on that device."""
-    previous = current()
-    set_current(name)
-    try:
-        yield
-    finally:
-        set_current(previous)
 
 
 def array_module():
@@ -133,10 +110,3 @@ def to_numpy(value):
     if isinstance(value, dict):
         return {k: to_numpy(v) for k, v in value.items()}
     return value
-
-
-def synchronize():
-    """Wait for the GPU to finish its queued work (a no-op on the CPU)."""
-    if _current == "cuda":
-        import cupy
-        cupy.cuda.get_current_stream().synchronize()

@@ -6,6 +6,8 @@ import html
 import json
 import textwrap
 
+from .device import NO_GPU
+
 STATUS_LABEL = {
     "passed": "passed",
     "failed": "failed",
@@ -55,8 +57,7 @@ def table(graded, sources=None):
         lines.append(f"Lesson {lesson.id} · {lesson.title}{where}")
         lines.append(f"  {'exercise':<{width}}{'points':>9}   status")
         for r in results:
-            label = STATUS_LABEL[r.status] + (f" ({r.message.split(':')[0]})"
-                                              if r.status == "skipped" else "")
+            label = STATUS_LABEL[r.status] + (f" ({NO_GPU})" if r.status == "skipped" else "")
             lines.append(f"  {r.id:<{width}}{_points_cell(r):>9}   {label}")
             if r.status not in ("passed", "not_attempted", "skipped") and r.message:
                 for para in r.message.splitlines():
@@ -97,7 +98,7 @@ def as_gradescope(graded):
         for r in results:
             output = STATUS_LABEL[r.status] + (f"\n{r.message}" if r.message else "")
             if r.status == "skipped":       # worth nothing either way on Gradescope
-                tests.append({"name": f"{r.id} (skipped: {device_reason(r)})", "score": 0,
+                tests.append({"name": f"{r.id} (skipped: {NO_GPU})", "score": 0,
                               "max_score": 0, "output": output, "visibility": "visible"})
                 continue
             tests.append({"name": r.id, "score": r.score, "max_score": r.max_score,
@@ -106,10 +107,6 @@ def as_gradescope(graded):
     return json.dumps({"score": score, "output": f"{n_pass} of {n} exercises passed, "
                        f"{_pts(score)} / {_pts(max_score)} points", "visibility": "visible",
                        "stdout_visibility": "visible", "tests": tests}, indent=2) + "\n"
-
-
-def device_reason(result):
-    return result.message.split(":")[0]
 
 
 # --------------------------------------------------------------------------- check() in a notebook
