@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from solutions.bert import BertConfig, init_bert, mlm_loss_and_grads
+from solutions.layers import array_module
 from solutions.optimizers import AdamW
 
 try:
@@ -49,9 +50,11 @@ def get_array_module(*arrays):
     Returns:
         the module ``numpy`` or ``cupy``.
     """
-    if cupy is None:
-        return np
-    return cupy.get_array_module(*arrays)
+    for array in arrays:
+        xp = array_module(array)              # lesson 03's helper: cupy for a CuPy array
+        if xp is not np:
+            return xp
+    return np
 
 
 def cuda_available():
