@@ -629,7 +629,9 @@ def make_train_step(config, batch_size, seq_len, device="cpu", precision="fp32",
         return F.cross_entropy(logits.float(), targets)
 
     if compile:
-        loss_fn = torch.compile(loss_fn)
+        # dynamic=False: the shapes never change, so compile for exactly these (without it, a
+        # second make_train_step with other shapes would recompile for any shape, slower)
+        loss_fn = torch.compile(loss_fn, dynamic=False)
     use_bf16 = precision == "bf16"
 
     def step():

@@ -23,7 +23,7 @@ def run_quick():
 
 def rows(output, backend):
     return [line for line in output.splitlines()
-            if line.startswith("  mini-BERT") and line[22:47].strip() == backend]
+            if line.startswith("  mini-BERT") and line[24:49].strip() == backend]
 
 
 @pytest.mark.skipif(device.cuda_available(), reason="this test is about a machine without a GPU")
@@ -65,3 +65,32 @@ def test_the_gpu_test_step_runs_and_reports_even_where_cuda_is_missing():
     assert "passed" in report                                   # the pytest summary lines
     assert "test_catalogue.py -k '11 or 12'" in report
     assert "grade --device cuda, solved lessons 11-12:" in report
+
+
+def _row(model, backend, tokens_per_s, mfu=None, vs_numpy=None):
+    return {"model": model, "backend": backend, "tokens_per_s": tokens_per_s, "mfu": mfu,
+            "vs_numpy": vs_numpy}
+
+
+def test_targets_are_judged_on_the_big_batch_and_the_bert_base_rows():
+    gpu_check = _script_module()
+    results = [
+        _row("mini-BERT", "NumPy (CPU)", 8e3, 20, 1.0),
+        _row("mini-BERT", "CuPy", 5e4, 1, 6.2),                 # launch-bound: not judged
+        _row("mini-BERT, big batch", "NumPy (CPU)", 7e3, 20, 1.0),
+        _row("mini-BERT, big batch", "CuPy", 2.1e5, 3, 30.0),
+        _row("BERT-base size", "PyTorch bf16", 3e5, 34.6),
+        _row("BERT-base size", "PyTorch bf16 + compile", 4e5, 48.2),
+    ]
+    lines = gpu_check.target_lines(results)
+    assert lines[0] == "CuPy vs NumPy-CPU (mini-BERT, big batch): 30.0x (target 20x): met"
+    assert lines[1] == "PyTorch bf16 MFU (BERT-base size): 34.6 % (target 35 %): NOT met"
+    assert lines[2] == "PyTorch bf16 + compile MFU (BERT-base size): 48.2 % (target 35 %): met"
+
+
+def test_a_target_whose_rows_failed_says_not_measured():
+    gpu_check = _script_module()
+    lines = gpu_check.target_lines([_row("mini-BERT, big batch", "NumPy (CPU)", 7e3, 20, 1.0)])
+    assert lines == ["CuPy vs NumPy-CPU (mini-BERT, big batch): not measured (target 20x)",
+                     "PyTorch bf16 MFU (BERT-base size): not measured (target 35 %)",
+                     "PyTorch bf16 + compile MFU (BERT-base size): not measured (target 35 %)"]
