@@ -89,3 +89,40 @@ def test_grading_on_the_device_passes_the_reference(exercise, cupy, monkeypatch)
     result = grader.grade(exercise, source=notebook.solution_source(exercise),
                           mode="inprocess", on="cuda")
     assert result.status == "passed", result.message
+
+
+def test_a_mini_bert_step_is_about_2000_array_operations_most_of_them_in_adamw(cupy, monkeypatch):
+    """Lesson 11's figures: every array operation is a kernel launch on a GPU, at any batch."""
+    calls = []
+    ufunc = fake_cupy.DeviceArray.__array_ufunc__
+    function = fake_cupy.DeviceArray.__array_function__
+
+    def counted_ufunc(self, *args, **kwargs):
+        calls.append(1)
+        return ufunc(self, *args, **kwargs)
+
+    def counted_function(self, *args, **kwargs):
+        calls.append(1)
+        return function(self, *args, **kwargs)
+
+    monkeypatch.setattr(fake_cupy.DeviceArray, "__array_ufunc__", counted_ufunc)
+    monkeypatch.setattr(fake_cupy.DeviceArray, "__array_function__", counted_function)
+    counts = {}
+    for batch_size in (2, 8):
+        step = gpu.make_train_step(gpu.MINI_BERT, batch_size, 16, xp=cupy)
+        step()                                              # the first step makes AdamW's state
+        optimizer_step = step.optimizer.step
+
+        def counted_step(grads):
+            before = len(calls)
+            optimizer_step(grads)
+            counts["optimizer"] = len(calls) - before
+
+        step.optimizer.step = counted_step
+        del calls[:]
+        step()
+        counts[batch_size] = len(calls)
+    assert counts[2] == counts[8], "the number of operations must not depend on the batch"
+    assert len(step.params) == 78
+    assert counts["optimizer"] == 15 * 78                   # 1,170
+    assert 1800 <= counts[8] <= 2200, counts                # "about 2,000": 1,957 when written
