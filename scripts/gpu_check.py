@@ -12,6 +12,7 @@ What it does:
    (``pytest tests/test_device.py tests/test_lesson11.py tests/test_lesson12.py``, where the
    CUDA tests are no longer skipped: lesson 11's exercises, their catalogued mistakes and
    correct alternatives graded on the GPU, lesson 12's model and training step on the GPU)
+   runs the solved notebooks of lessons 11 and 12 top to bottom (their GPU cells included),
    and grades the solved lessons 11 and 12 on the GPU (``python -m autograder grade
    --device cuda``), GPU-only exercises included. Each part says how long it took.
 3. Times one masked-LM training step (forward, backward, AdamW) of the same model on each
@@ -274,6 +275,16 @@ def run_tests():
     lines.append(f"  pytest {' '.join(tests)} -k '{deselect}': "
                  f"{' '.join(summary) or proc.stderr[-300:]} "
                  f"({time.perf_counter() - started:.0f} s)")
+    lines += [f"    {line}" for line in failed]
+    # The solved notebooks of lessons 11 and 12, top to bottom: with a GPU their GPU cells run.
+    started = time.perf_counter()
+    selection = "runs_top_to_bottom and (11_gpu_cupy or 12_pytorch)"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_notebooks.py", "-k",
+                           selection], cwd=ROOT, env=env, capture_output=True, text=True)
+    summary = [line for line in proc.stdout.splitlines() if line.strip()][-1:]
+    failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
+    lines.append("  solved notebooks 11 and 12 in a kernel: "
+                 f"{' '.join(summary) or proc.stderr[-300:]} ({time.perf_counter() - started:.0f} s)")
     lines += [f"    {line}" for line in failed]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
