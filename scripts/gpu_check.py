@@ -4,6 +4,7 @@ Usage:
     python scripts/gpu_check.py              # tests + benchmark (under 5 minutes on an H200)
     python scripts/gpu_check.py --no-tests   # the benchmark only
     python scripts/gpu_check.py --quick      # tiny sizes: checks that everything runs
+    python scripts/gpu_check.py --markdown gpu_check.md   # the table also as Markdown
 
 What it does:
 
@@ -105,6 +106,7 @@ def parse_args(argv=None):
     parser.add_argument("--no-tests", action="store_true", help="skip the GPU tests")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per row")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
     return parser.parse_args(argv)
 
 
@@ -283,8 +285,9 @@ def run_tests():
                            selection], cwd=ROOT, env=env, capture_output=True, text=True)
     summary = [line for line in proc.stdout.splitlines() if line.strip()][-1:]
     failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
-    lines.append("  solved notebooks 11 and 12 in a kernel: "
-                 f"{' '.join(summary) or proc.stderr[-300:]} ({time.perf_counter() - started:.0f} s)")
+    outcome = " ".join(summary) or proc.stderr[-300:]
+    lines.append(f"  solved notebooks 11 and 12 in a kernel: {outcome} "
+                 f"({time.perf_counter() - started:.0f} s)")
     lines += [f"    {line}" for line in failed]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
@@ -309,9 +312,6 @@ def main(argv=None):
     gpu = gpu_info()
     cupy_ok, torch_ok = has_cupy(), has_torch()
 
-    print("GPU check")
-    print(f"  date {time.strftime('%Y-%m-%d')}; CPU: {os.cpu_count()} cores, "
-          f"{platform.processor() or platform.machine()}")
     versions = [f"NumPy {np.__version__}"]
     if cupy_ok:
         import cupy
@@ -319,11 +319,14 @@ def main(argv=None):
     if torch_ok:
         import torch
         versions.append(f"PyTorch {torch.__version__}")
-    print("  " + ", ".join(versions))
-    if gpu is None:
-        print("  GPU: none (no CUDA GPU visible to CuPy or PyTorch): the GPU rows below need one")
-    else:
-        print(f"  GPU: {gpu[0]}, {gpu[1]:.0f} GiB")
+    header = [f"date {time.strftime('%Y-%m-%d')}; CPU: {os.cpu_count()} cores, "
+              f"{platform.processor() or platform.machine()}",
+              ", ".join(versions),
+              "GPU: none (no CUDA GPU visible to CuPy or PyTorch): the GPU rows below need one"
+              if gpu is None else f"GPU: {gpu[0]}, {gpu[1]:.0f} GiB"]
+    print("GPU check")
+    for line in header:
+        print("  " + line)
 
     if gpu is not None and not args.no_tests:
         print("\nTests on the GPU")
@@ -357,10 +360,14 @@ def main(argv=None):
     if gpu is None:
         print("No CUDA GPU here: the CuPy and GPU PyTorch rows, and the GPU tests, need one "
               "(pip install -e '.[gpu]' for CuPy).")
-    else:
+    targets = target_lines(results) if gpu is not None else []
+    if targets:
         print("\nTargets (set for an NVIDIA H200)")
-        for line in target_lines(results):
+        for line in targets:
             print("  " + line)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_report(header, results, targets), encoding="utf-8")
+        print(f"the table as Markdown: {args.markdown}")
     print(f"done in {time.perf_counter() - started:.0f} s")
 
 
@@ -375,10 +382,12 @@ def backends_for(gpu, torch_ok):
 
 
 def run_benchmarks(benchmarks, gpu, cupy_ok, torch_ok, peaks, warmup, steps, no_compile):
-    """Time every backend on every benchmark, print a row each; returns the measured rows.
+    """Time every backend on every benchmark, print a row each; returns the rows.
 
-    Returns a list of dicts with keys model, backend, tokens_per_s, mfu (percent, or None)
-    and vs_numpy (the ratio to the NumPy row of the same model, or None).
+    Returns a list of dicts, one per row: model, backend, batch, seq_len and note (why the
+    row was not measured, or None); a measured row also has step_ms, tokens_per_s, gflops,
+    mfu (percent, or None) and vs_numpy (the ratio to the NumPy row of the same model, or
+    None).
     """
     from solutions.bert import BertConfig
     from solutions.torch_bert import train_step_flops
@@ -391,14 +400,22 @@ def run_benchmarks(benchmarks, gpu, cupy_ok, torch_ok, peaks, warmup, steps, no_
             gpu_gib = gpu[1] if gpu else float("inf")
             batch = cpu_batch if where == "cpu" else gpu_batch_for(gpu_batch, gpu_gib)
             prefix = f"  {model_name:<22}{label:<25}{f'{batch} x {seq_len}':>10}"
+            row = {"model": model_name, "backend": label, "batch": batch, "seq_len": seq_len,
+                   "note": None}
+            results.append(row)
+
+            def not_measured(note):
+                row["note"] = note
+                print(prefix + "   " + note)
+
             if where == "cuda" and gpu is None:
-                print(prefix + "   needs a CUDA GPU")
+                not_measured("needs a CUDA GPU")
                 continue
             if how == "cupy" and not cupy_ok:
-                print(prefix + "   needs CuPy (pip install -e '.[gpu]')")
+                not_measured("needs CuPy (pip install -e '.[gpu]')")
                 continue
             if how == ("bf16", True) and no_compile:
-                print(prefix + "   skipped (--no-compile)")
+                not_measured("skipped (--no-compile)")
                 continue
             # A big step takes seconds on a CPU: fewer of them keep the check short.
             expected_flops = train_step_flops(BertConfig(**fields), batch, seq_len,
@@ -413,7 +430,7 @@ def run_benchmarks(benchmarks, gpu, cupy_ok, torch_ok, peaks, warmup, steps, no_
                     seconds, tokens, flops = torch_row(fields, seq_len, batch, where, how[0],
                                                        how[1], w, n)
             except Exception as exc:                                  # noqa: BLE001
-                print(prefix + f"   failed: {type(exc).__name__}: {str(exc)[:120]}")
+                not_measured(f"failed: {type(exc).__name__}: {str(exc)[:120]}")
                 continue
             finally:
                 if where == "cuda":
@@ -425,18 +442,38 @@ def run_benchmarks(benchmarks, gpu, cupy_ok, torch_ok, peaks, warmup, steps, no_
                 "bf16" if how and how[0] == "bf16" else "fp32")
             mfu = 100 * flops / seconds / peak if peak else None
             ratio = rate / numpy_rate if numpy_rate else None
-            results.append({"model": model_name, "backend": label, "tokens_per_s": rate,
-                            "mfu": mfu, "vs_numpy": ratio})
+            row.update(step_ms=1000 * seconds, tokens_per_s=rate, gflops=flops / seconds / 1e9,
+                       mfu=mfu, vs_numpy=ratio)
             print(prefix + f"{1000 * seconds:>11.1f}{rate:>12,.0f}{flops / seconds / 1e9:>11,.0f}"
                   + (f"{mfu:>6.0f}%" if mfu is not None else f"{'-':>7}")
                   + (f"{ratio:>9.1f}x" if ratio is not None else f"{'-':>10}"))
     return results
 
 
+def markdown_report(header, results, targets):
+    """The table as Markdown, ready for the README and the lessons."""
+    lines = [f"- {line}" for line in header] + [
+        "", "| model | backend | batch x T | step (ms) | tokens/s | GFLOP/s | MFU | vs NumPy |",
+        "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        cells = [r["model"], r["backend"], f"{r['batch']} x {r['seq_len']}"]
+        if r.get("tokens_per_s") is None:
+            cells += [r["note"] or "-", "", "", "", ""]
+        else:
+            cells += [f"{r['step_ms']:,.1f}", f"{r['tokens_per_s']:,.0f}",
+                      f"{r['gflops']:,.0f}", "-" if r["mfu"] is None else f"{r['mfu']:.0f} %",
+                      "-" if r["vs_numpy"] is None else f"{r['vs_numpy']:.1f}x"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if targets:
+        lines += [""] + [f"- {line}" for line in targets]
+    return "\n".join(lines) + "\n"
+
+
 def target_lines(results):
     """One line per target of issue 5: the figure measured, the target, met or not."""
     def find(model, backend):
-        return next((r for r in results if r["model"] == model and r["backend"] == backend), None)
+        return next((r for r in results if r["model"] == model and r["backend"] == backend
+                     and r.get("tokens_per_s") is not None), None)
 
     lines = []
     model, target = TARGETS["cupy_vs_numpy"]

@@ -13,10 +13,10 @@ SCRIPT = ROOT / "scripts" / "gpu_check.py"
 BACKENDS = ("NumPy (CPU)", "CuPy", "PyTorch bf16", "PyTorch bf16 + compile")
 
 
-def run_quick():
+def run_quick(*options):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--no-tests"], env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--no-tests", *options],
+                          env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -27,9 +27,9 @@ def rows(output, backend):
 
 
 @pytest.mark.skipif(device.cuda_available(), reason="this test is about a machine without a GPU")
-def test_without_a_gpu_the_cpu_rows_are_measured_and_the_gpu_rows_say_why_not():
+def test_without_a_gpu_the_cpu_rows_are_measured_and_the_gpu_rows_say_why_not(tmp_path):
     pytest.importorskip("torch", reason="torch is not installed (pip install -e '.[dev]')")
-    output = run_quick()
+    output = run_quick("--markdown", str(tmp_path / "table.md"))
     for backend in BACKENDS:
         assert len(rows(output, backend)) == 1, (backend, output)
     numpy_row = rows(output, "NumPy (CPU)")[0].split()
@@ -40,6 +40,11 @@ def test_without_a_gpu_the_cpu_rows_are_measured_and_the_gpu_rows_say_why_not():
     for backend in ("CuPy", "PyTorch bf16", "PyTorch bf16 + compile"):
         assert "needs a CUDA GPU" in rows(output, backend)[0]
     assert "No CUDA GPU here" in output
+    markdown = (tmp_path / "table.md").read_text().splitlines()
+    assert markdown[2].startswith("- GPU: none")
+    assert "| mini-BERT | CuPy | 4 x 16 | needs a CUDA GPU |" in "\n".join(markdown)
+    numpy_line = next(line for line in markdown if "| NumPy (CPU) |" in line)
+    assert numpy_line.endswith("| 1.0x |")
 
 
 def _script_module():
@@ -96,3 +101,17 @@ def test_a_target_whose_rows_failed_says_not_measured():
     assert lines == ["CuPy vs NumPy-CPU (mini-BERT, big batch): not measured (target 20x)",
                      "PyTorch bf16 MFU (BERT-base size): not measured (target 35 %)",
                      "PyTorch bf16 + compile MFU (BERT-base size): not measured (target 35 %)"]
+
+
+def test_the_markdown_report_holds_the_measured_rows_and_the_targets():
+    gpu_check = _script_module()
+    rows = [dict(_row("BERT-base size", "PyTorch bf16", 412345.6, 41.23), batch=256,
+                 seq_len=128, step_ms=79.5, gflops=407000.0, note=None),
+            dict(model="BERT-base size", backend="PyTorch bf16 + compile", batch=256,
+                 seq_len=128, note="skipped (--no-compile)")]
+    report = gpu_check.markdown_report(["GPU: NVIDIA H200, 140 GiB"], rows, ["a target: met"])
+    assert report.splitlines()[0] == "- GPU: NVIDIA H200, 140 GiB"
+    assert "| BERT-base size | PyTorch bf16 | 256 x 128 | 79.5 | 412,346 | 407,000 | 41 % | - |" \
+        in report
+    assert "| PyTorch bf16 + compile | 256 x 128 | skipped (--no-compile) |" in report
+    assert report.rstrip().endswith("- a target: met")
