@@ -266,7 +266,9 @@ def run_tests():
     GPU by ``test_grading_on_the_gpu``.)
     """
     lines = []
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # the repository first, then whatever PYTHONPATH already holds (carried packages, say)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
     tests = ["tests/test_device.py", "tests/test_lesson11.py", "tests/test_lesson12.py"]
     deselect = "not test_reference_passes_on_the_gpu"
     started = time.perf_counter()
