@@ -149,8 +149,10 @@ def has_torch():
 def gpu_batch_for(batch, gpu_memory_gib):
     """The GPU batch for a GPU with this much memory: a quarter of it under 60 GiB.
 
-    The batches in ``BENCHMARKS`` are sized for an 80-141 GiB data-centre GPU (BERT-base at
-    256 x 128 holds about 50 GiB in the NumPy-style CuPy code); a smaller GPU runs a quarter.
+    The batches in ``BENCHMARKS`` are sized for an 80-141 GiB data-centre GPU: a BERT-base
+    step of the NumPy-style code holds about 0.12 GiB per sequence of 128 tokens (measured
+    with NumPy), about 30 GiB at 256 sequences, before CuPy's pool rounds its blocks up. A
+    smaller GPU runs a quarter.
     """
     return batch if gpu_memory_gib >= 60 or batch <= 32 else batch // 4
 
