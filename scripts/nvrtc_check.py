@@ -15,7 +15,7 @@ that records the kernel it is given, then compiles each for one GPU architecture
 
 Usage (needs CuPy and the NVRTC library, not a GPU)::
 
-    pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12
+    pip install cupy-cuda12x nvidia-cuda-nvrtc-cu12     # or: cupy-cuda13x nvidia-cuda-nvrtc
     python scripts/nvrtc_check.py [--arch compute_90]
 
 Prints one line per kernel, OK or the compiler's log; exits 1 if any kernel failed to
