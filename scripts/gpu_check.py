@@ -28,7 +28,7 @@ What it does:
    ========================  =========================================================
 
    for the course's mini-BERT (V=1000, D=128, 4 layers, 4 heads, F=512) at the course's
-   batch (32 x 64 tokens) and at a batch big enough for a GPU (256 x 128 on the GPU, 32 x 128
+   batch (32 x 64 tokens) and at a batch big enough for a GPU (1,024 x 128 on the GPU, 32 x 128
    on the CPU), and for a BERT-base-sized model (V=30522, D=768, 12 layers, 12 heads,
    F=3072; 256 x 128 on the GPU, 8 x 128 on the CPU). See ``BENCHMARKS`` for why.
    tokens/s = batch * T / step time (median of timed steps, after warm-up steps, with
@@ -79,16 +79,17 @@ _BASE = {"vocab_size": 30522, "hidden_size": 768, "num_layers": 12, "num_heads":
 
 # Each benchmark: (label, BertConfig fields, seq_len, batch on the GPU, batch on the CPU).
 # Every backend runs at a batch that suits it, and tokens/s compares them. The mini-BERT runs
-# twice. At the course's batch (32 x 64 = 2,048 tokens) a CuPy step is about 2,000 small
-# kernels whose launches cost more than their work: the GPU idles. At 256 x 128 (32,768
-# tokens) there is enough work per kernel to fill it. A CPU is busy from a few sequences on,
-# and NumPy is fastest at a small batch: at 256 x 128 its tokens/s fell by 40 % on our
-# 2-core machine (arrays that big no longer fit the caches), so the CPU keeps 32 sequences of
-# the same length. BERT-base on the GPU gets BERT's own pretraining batch, 256 sequences; on
-# the CPU 8 sequences keep a step to seconds.
+# twice. A CuPy step of it is about 2,000 kernel launches whatever the batch (lesson 11), tens
+# of milliseconds of Python. At the course's batch (32 x 64 = 2,048 tokens) the GPU's work is
+# far less than that: it idles between launches. At 1,024 x 128 (131,072 tokens, about 8 GiB)
+# there is enough work per kernel for the GPU, not the launching, to set the pace. A CPU is
+# busy from a few sequences on, and NumPy is fastest at a small batch: at 256 x 128 its
+# tokens/s fell by 40 % on our 2-core machine (arrays that big no longer fit the caches), so
+# the CPU keeps 32 sequences of the same length. BERT-base on the GPU gets BERT's own
+# pretraining batch, 256 sequences; on the CPU 8 sequences keep a step to seconds.
 BENCHMARKS = [
     ("mini-BERT", _MINI, 64, 32, 32),
-    ("mini-BERT, big batch", _MINI, 128, 256, 32),
+    ("mini-BERT, big batch", _MINI, 128, 1024, 32),
     ("BERT-base size", _BASE, 128, 256, 8),
 ]
 QUICK_BENCHMARKS = [
