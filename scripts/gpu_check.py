@@ -50,6 +50,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -258,7 +260,35 @@ def torch_row(fields, seq_len, batch, device_name, precision, compiled, warmup, 
     return seconds, step.tokens, step.flops
 
 
-def run_tests():
+def run_part(command, env, timeout):
+    """Run one part of the checks: (stdout, stderr, seconds, timed_out).
+
+    The command runs in its own process group, so that on a timeout the processes it
+    started (graders, notebook kernels) are killed with it and free the GPU.
+    """
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        timed_out = True
+    return out, err, time.perf_counter() - started, timed_out
+
+
+def _pytest_summary(out, err, seconds, timed_out, timeout):
+    """The last line of a pytest run and its failures, as report lines."""
+    last = [line for line in out.splitlines() if line.strip()][-1:]
+    outcome = (f"TIMED OUT after {timeout} s" if timed_out
+               else " ".join(last) or err.strip()[-300:] or "no output")
+    failed = [f"    {line}" for line in out.splitlines() if line.startswith("FAILED")]
+    return [f"{outcome} ({seconds:.0f} s)"] + failed
+
+
+def run_tests(timeout=240):
     """The GPU tests and a GPU grade of the solved lessons 11 and 12; returns their summaries.
 
     Every grade on the GPU starts a fresh interpreter (CUDA does not survive a fork), a few
@@ -266,48 +296,46 @@ def run_tests():
     reference-on-the-GPU test, because the ``grade --device cuda`` of the solved notebooks
     below grades those same references, through the command a teacher uses. (The CPU
     catalogue of wrong answers runs in CI; lesson 11's GPU-only mistakes are graded on the
-    GPU by ``test_grading_on_the_gpu``.)
+    GPU by ``test_grading_on_the_gpu``.) Each part is stopped after ``timeout`` seconds, so
+    that a hang cannot cost the benchmark.
     """
-    lines = []
     # the repository first, then whatever PYTHONPATH already holds (carried packages, say)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
     tests = ["tests/test_device.py", "tests/test_lesson11.py", "tests/test_lesson12.py"]
     deselect = "not test_reference_passes_on_the_gpu"
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", *tests, "-k", deselect],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
-    summary = [line for line in proc.stdout.splitlines() if line.strip()][-1:]
-    failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
-    lines.append(f"  pytest {' '.join(tests)} -k '{deselect}': "
-                 f"{' '.join(summary) or proc.stderr[-300:]} "
-                 f"({time.perf_counter() - started:.0f} s)")
-    lines += [f"    {line}" for line in failed]
+    result = run_part([sys.executable, "-m", "pytest", "-q", "-rs", *tests, "-k", deselect],
+                      env, timeout)
+    first, *rest = _pytest_summary(*result, timeout)
+    lines = [f"  pytest {' '.join(tests)} -k '{deselect}': {first}", *rest]
+
     # The solved notebooks of lessons 11 and 12, top to bottom: with a GPU their GPU cells run.
-    started = time.perf_counter()
     selection = "runs_top_to_bottom and (11_gpu_cupy or 12_pytorch)"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_notebooks.py", "-k",
-                           selection], cwd=ROOT, env=env, capture_output=True, text=True)
-    summary = [line for line in proc.stdout.splitlines() if line.strip()][-1:]
-    failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
-    outcome = " ".join(summary) or proc.stderr[-300:]
-    lines.append(f"  solved notebooks 11 and 12 in a kernel: {outcome} "
-                 f"({time.perf_counter() - started:.0f} s)")
-    lines += [f"    {line}" for line in failed]
-    started = time.perf_counter()
+    result = run_part([sys.executable, "-m", "pytest", "-q", "tests/test_notebooks.py", "-k",
+                       selection], env, timeout)
+    first, *rest = _pytest_summary(*result, timeout)
+    lines += [f"  solved notebooks 11 and 12 in a kernel: {first}", *rest]
+
     with tempfile.TemporaryDirectory() as folder:
         for slug in ("11_gpu_cupy", "12_pytorch"):
             subprocess.run([sys.executable, "-m", "autograder", "solve", f"lessons/{slug}.ipynb",
                             "-o", f"{folder}/{slug}.ipynb"], cwd=ROOT, env=env,
                            capture_output=True, text=True)
-        proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--device", "cuda",
-                               "--lessons-dir", folder, "11", "12"], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
-        overall = [line.strip() for line in proc.stdout.splitlines() if "overall" in line]
-        lines.append("  grade --device cuda, solved lessons 11-12: "
-                     + (overall[0] if overall else (proc.stderr.strip()[-300:] or "no output"))
-                     + f" ({time.perf_counter() - started:.0f} s)")
+        out, err, seconds, timed_out = run_part(
+            [sys.executable, "-m", "autograder", "grade", "--device", "cuda", "--lessons-dir",
+             folder, "11", "12"], env, timeout)
+    overall = [line.strip() for line in out.splitlines() if line.strip().startswith("overall")]
+    outcome = (f"TIMED OUT after {timeout} s" if timed_out
+               else overall[0] if overall else err.strip()[-300:] or "no output")
+    lines.append(f"  grade --device cuda, solved lessons 11-12: {outcome} ({seconds:.0f} s)")
+    lines += [f"    {line}" for line in not_passed(out)]
     return "\n".join(lines)
+
+
+def not_passed(table):
+    """The rows of a ``grade`` table whose exercise did not pass ("11.time_gpu 0 / 2 failed")."""
+    return [" ".join(line.split()) for line in table.splitlines()
+            if re.match(r"\s+\d\d\.\w+\s", line) and not line.rstrip().endswith("passed")]
 
 
 def main(argv=None):

@@ -3,11 +3,12 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from autograder import device
-from conftest import ROOT
+from autograder import device, specs
+from conftest import ROOT, run_cli
 
 SCRIPT = ROOT / "scripts" / "gpu_check.py"
 BACKENDS = ("NumPy (CPU)", "CuPy", "PyTorch bf16", "PyTorch bf16 + compile")
@@ -115,3 +116,32 @@ def test_the_markdown_report_holds_the_measured_rows_and_the_targets():
         in report
     assert "| PyTorch bf16 + compile | 256 x 128 | skipped (--no-compile) |" in report
     assert report.rstrip().endswith("- a target: met")
+
+
+def test_the_rows_that_did_not_pass_are_picked_out_of_a_grade_table():
+    gpu_check = _script_module()
+    proc = run_cli("grade", "11", "--lessons-dir", str(ROOT / "lessons"))    # the stubs
+    rows = gpu_check.not_passed(proc.stdout)
+    assert "11.to_device 0 / 2 not attempted" in rows
+    assert len(rows) == len(specs.get_lesson("11").exercises)              # none passed
+    assert gpu_check.not_passed("  11.to_device 2 / 2 passed\n  overall 1 / 1") == []
+
+
+def test_a_part_that_hangs_is_stopped_with_the_processes_it_started(tmp_path):
+    gpu_check = _script_module()
+    pid_file = tmp_path / "grandchild.pid"
+    hang = ("import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+            f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+            "time.sleep(60)\n")
+    out, err, seconds, timed_out = gpu_check.run_part([sys.executable, "-c", hang],
+                                                      dict(os.environ), timeout=3)
+    assert timed_out and seconds < 30
+    grandchild = int(pid_file.read_text())
+    for _ in range(50):                                     # killed, then reaped by init
+        if not os.path.exists(f"/proc/{grandchild}") or \
+                "Z" in open(f"/proc/{grandchild}/stat").read().split()[2]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the grandchild {grandchild} still runs")
