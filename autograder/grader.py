@@ -263,6 +263,10 @@ def device_for(exercise, requested="cpu"):
     return "cpu"
 
 
+# Added to an exercise's time limit when it runs on the GPU (see grade()).
+CUDA_START_SECONDS = 30
+
+
 def grade(exercise, *, source=None, fn=None, limits=None, mode=None, on="cpu"):
     """Grade ``source`` (an exercise cell's code) or ``fn`` (a live object) for ``exercise``.
 
@@ -282,8 +286,11 @@ def grade(exercise, *, source=None, fn=None, limits=None, mode=None, on="cpu"):
     mode = mode or sandbox.default_mode()
     if where == "cuda":
         # CUDA does not survive fork(), and a CUDA context reserves far more address space
-        # than the memory cap allows: a fresh interpreter, without the cap.
-        limits = sandbox.Limits(timeout=limits.timeout, memory_mb=0, max_output=limits.max_output)
+        # than the memory cap allows: a fresh interpreter, without the cap. Its start-up is
+        # not the learner's time: importing CuPy or PyTorch, creating the CUDA context, and
+        # CuPy compiling each kernel the first time this machine meets it.
+        limits = sandbox.Limits(timeout=limits.timeout + CUDA_START_SECONDS, memory_mb=0,
+                                max_output=limits.max_output)
         if mode == "fork":
             mode = "spawn"
     if fn is not None:

@@ -75,3 +75,22 @@ def test_cli_refuses_cuda_without_a_gpu(no_gpu):
     result = run_cli("grade", "00", "--device", "cuda", env={"AUTOGRADER_NO_CUDA": "1"})
     assert result.returncode == 2
     assert "no CUDA GPU" in result.stderr
+
+
+def test_on_the_gpu_a_fresh_interpreter_gets_its_start_up_time_and_no_memory_cap(monkeypatch):
+    both = _lesson(("cpu", "cuda")).exercises[0]
+    monkeypatch.setattr(device, "cuda_available", lambda: True)
+    seen = []
+
+    def fake_run(job, limits, mode):
+        seen.append((limits, mode))
+        return grader.sandbox.Outcome("crashed", message="stand-in")
+
+    monkeypatch.setattr(grader.sandbox, "run", fake_run)
+    grader.grade(both, source="def ex0(x):\n    return -x\n", on="cuda", mode="fork")
+    grader.grade(both, source="def ex0(x):\n    return -x\n", on="cpu", mode="fork")
+    (on_gpu, gpu_mode), (on_cpu, cpu_mode) = seen
+    assert gpu_mode == "spawn" and cpu_mode == "fork"
+    assert on_gpu.timeout == both.timeout + grader.CUDA_START_SECONDS
+    assert on_cpu.timeout == both.timeout
+    assert on_gpu.memory_mb == 0 and on_cpu.memory_mb > 0
