@@ -101,6 +101,7 @@ QUICK_BENCHMARKS = [
 # A CPU row whose step is more FLOPs than this is timed after 1 warm-up step, over 3 steps.
 HEAVY_CPU_STEP_FLOPS = 5e10
 TARGETS = {"cupy_vs_numpy": ("mini-BERT, big batch", 20.0), "bf16_mfu": ("BERT-base size", 35.0)}
+CHECK_SECONDS = 300             # the whole check on an H200, tests included
 
 
 def parse_args(argv=None):
@@ -394,6 +395,11 @@ def main(argv=None):
         print("No CUDA GPU here: the CuPy and GPU PyTorch rows, and the GPU tests, need one "
               "(pip install -e '.[gpu]' for CuPy).")
     targets = target_lines(results) if gpu is not None else []
+    seconds = time.perf_counter() - started
+    if targets and not (args.no_tests or args.quick):
+        verdict = "met" if seconds < CHECK_SECONDS else "NOT met"
+        targets.append(f"the whole check, tests and benchmark: {seconds:.0f} s "
+                       f"(target under {CHECK_SECONDS} s): {verdict}")
     if targets:
         print("\nTargets (set for an NVIDIA H200)")
         for line in targets:
