@@ -145,3 +145,48 @@ def test_a_part_that_hangs_is_stopped_with_the_processes_it_started(tmp_path):
         time.sleep(0.1)
     else:
         raise AssertionError(f"the grandchild {grandchild} still runs")
+
+
+def test_with_a_gpu_the_report_has_every_row_the_peaks_and_the_targets(monkeypatch, tmp_path,
+                                                                       capsys):
+    """The GPU path of main(), with the GPU and the timings faked: what a GPU run prints."""
+    gpu_check = _script_module()
+    monkeypatch.setattr(gpu_check, "gpu_info", lambda: ("NVIDIA H200", 139.8))
+    monkeypatch.setattr(gpu_check, "has_cupy", lambda: True)
+    monkeypatch.setattr(gpu_check, "has_torch", lambda: True)
+    monkeypatch.setattr(gpu_check, "release_gpu_memory", lambda: None)
+    monkeypatch.setattr(gpu_check, "run_tests", lambda: "  pytest ...: 60 passed (90 s)")
+    monkeypatch.setattr(gpu_check, "torch_matmul_peak", lambda precision: 800e12)
+    monkeypatch.setitem(sys.modules, "cupy", type(sys)("cupy"))
+    sys.modules["cupy"].__version__ = "14.2.0"
+    calls = []
+
+    def fake_numpy_row(fields, seq_len, batch, warmup, steps, xp_name="numpy"):
+        calls.append(("numpy_row", xp_name, batch))
+        return (0.02 if xp_name == "cupy" else 1.0), batch * seq_len, 1e12
+
+    def fake_torch_row(fields, seq_len, batch, device_name, precision, compiled, warmup, steps):
+        calls.append(("torch_row", precision, compiled, batch))
+        if compiled and fields["num_layers"] == 12:
+            raise RuntimeError("stand-in compile failure")
+        return 0.01, batch * seq_len, 4e12
+
+    monkeypatch.setattr(gpu_check, "numpy_row", fake_numpy_row)
+    monkeypatch.setattr(gpu_check, "torch_row", fake_torch_row)
+    gpu_check.main(["--markdown", str(tmp_path / "table.md")])
+    out = capsys.readouterr().out
+    assert "GPU: NVIDIA H200, 140 GiB" in out and "Tests on the GPU" in out
+    assert "data sheet of the NVIDIA H200" in out
+    assert ("numpy_row", "cupy", 1024) in calls and ("numpy_row", "numpy", 32) in calls
+    assert ("torch_row", "bf16", False, 256) in calls
+    # the big batch: CuPy 1024 x 128 in 0.02 s against NumPy 32 x 128 in 1 s
+    assert "CuPy vs NumPy-CPU (mini-BERT, big batch): 1600.0x (target 20x): met" in out
+    # 4e12 FLOPs in 0.01 s against the H200's 989 TFLOP/s
+    assert "PyTorch bf16 MFU (BERT-base size): 40.4 % (target 35 %): met" in out
+    assert "PyTorch bf16 + compile MFU (BERT-base size): not measured" in out
+    assert "failed: RuntimeError: stand-in compile failure" in out
+    assert "the whole check, tests and benchmark:" in out and "(target under 300 s): met" in out
+    markdown = (tmp_path / "table.md").read_text()
+    rows = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 3 * 5                           # the header, 3 models x 5 backends
+    assert "- the whole check, tests and benchmark:" in markdown
