@@ -24,7 +24,7 @@ What it does:
    CuPy                      the very same code on CuPy arrays (lesson 11)
    PyTorch fp32              ``solutions.torch_bert.make_train_step`` (lesson 12), float32
    PyTorch bf16              the same under bfloat16 autocast (float32 weights and loss)
-   PyTorch bf16 + compile    the same, its loss wrapped in ``torch.compile``
+   PyTorch bf16 + compile    the same, each encoder layer compiled (``torch.compile``)
    ========================  =========================================================
 
    for the course's mini-BERT (V=1000, D=128, 4 layers, 4 heads, F=512) at the course's

@@ -590,8 +590,9 @@ def make_train_step(config, batch_size, seq_len, device="cpu", precision="fp32",
         seq_len: int T.
         device: "cpu", "cuda" or a ``torch.device``.
         precision: "fp32" or "bf16".
-        compile: bool; True wraps the loss computation in ``torch.compile``
-            (needs a C compiler; a GPU for the fast kernels).
+        compile: bool; True compiles each encoder layer with ``torch.compile``
+            (``layer.compile()``: one compiled graph for all the layers; needs a C
+            compiler, and a GPU for the fast kernels).
         seed: int, for the weights, the batch and dropout.
         learning_rate: float.
 
@@ -629,9 +630,13 @@ def make_train_step(config, batch_size, seq_len, device="cpu", precision="fp32",
         return F.cross_entropy(logits.float(), targets)
 
     if compile:
-        # dynamic=False: the shapes never change, so compile for exactly these (without it, a
-        # second make_train_step with other shapes would recompile for any shape, slower)
-        loss_fn = torch.compile(loss_fn, dynamic=False)
+        # Regional compilation: compile the block that repeats, the encoder layer, rather than
+        # the whole step. Every layer runs the same code with its own weights as inputs, so one
+        # compiled graph serves them all, and compiling costs about one layer's worth (on a
+        # 2-core CPU: 11 s instead of 21 for the mini-BERT, 13 s instead of 37 for BERT-base).
+        # dynamic=False: the shapes never change, so compile for exactly these.
+        for layer in model.layers:
+            layer.compile(dynamic=False)
     use_bf16 = precision == "bf16"
 
     def step():
