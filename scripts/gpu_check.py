@@ -397,9 +397,8 @@ def main(argv=None):
     targets = target_lines(results) if gpu is not None else []
     seconds = time.perf_counter() - started
     if targets and not (args.no_tests or args.quick):
-        verdict = "met" if seconds < CHECK_SECONDS else "NOT met"
-        targets.append(f"the whole check, tests and benchmark: {seconds:.0f} s "
-                       f"(target under {CHECK_SECONDS} s): {verdict}")
+        targets.append(judged("the whole check, tests and benchmark", seconds, CHECK_SECONDS,
+                              " s", digits=0, under=True))
     if targets:
         print("\nTargets (set for an NVIDIA H200)")
         for line in targets:
@@ -508,31 +507,31 @@ def markdown_report(header, results, targets):
     return "\n".join(lines) + "\n"
 
 
+def judged(what, value, target, unit, digits=1, under=False):
+    """One target's line: "what: value (target ...): met", "NOT met", or "not measured"."""
+    goal = f"target {'under ' if under else ''}{target:.0f}{unit}"
+    if value is None:
+        return f"{what}: not measured ({goal})"
+    met = value < target if under else value >= target
+    return f"{what}: {value:.{digits}f}{unit} ({goal}): {'met' if met else 'NOT met'}"
+
+
 def target_lines(results):
     """One line per target of issue 5: the figure measured, the target, met or not."""
-    def find(model, backend):
-        return next((r for r in results if r["model"] == model and r["backend"] == backend
-                     and r.get("tokens_per_s") is not None), None)
+    def measured(model, backend, key):
+        row = next((r for r in results if r["model"] == model and r["backend"] == backend
+                    and r.get("tokens_per_s") is not None), None)
+        return None if row is None else row[key]
 
-    lines = []
     model, target = TARGETS["cupy_vs_numpy"]
-    row = find(model, "CuPy")
-    if row is None or row["vs_numpy"] is None:
-        lines.append(f"CuPy vs NumPy-CPU ({model}): not measured (target {target:.0f}x)")
-    else:
-        verdict = "met" if row["vs_numpy"] >= target else "NOT met"
-        lines.append(f"CuPy vs NumPy-CPU ({model}): {row['vs_numpy']:.1f}x "
-                     f"(target {target:.0f}x): {verdict}")
+    lines = [judged(f"CuPy vs NumPy-CPU ({model})", measured(model, "CuPy", "vs_numpy"),
+                    target, "x")]
     model, target = TARGETS["bf16_mfu"]
     for backend in ("PyTorch bf16", "PyTorch bf16 + compile"):
-        row = find(model, backend)
-        if row is None or row["mfu"] is None:
-            lines.append(f"{backend} MFU ({model}): not measured (target {target:.0f} %)")
-        else:
-            verdict = "met" if row["mfu"] >= target else "NOT met"
-            lines.append(f"{backend} MFU ({model}): {row['mfu']:.1f} % "
-                         f"(target {target:.0f} %): {verdict}")
+        lines.append(judged(f"{backend} MFU ({model})", measured(model, backend, "mfu"),
+                            target, " %"))
     return lines
+
 
 if __name__ == "__main__":
     main()
