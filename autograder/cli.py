@@ -1,8 +1,9 @@
-"""``python -m autograder``: list, grade and solve.
+"""``python -m autograder``: list, grade, grade-class and solve.
 
 Exit codes: 0 when grading ran (whatever the score); 1 when ``--fail-under``
-is not met; 2 for a usage error or a notebook that cannot be read, with a
-one-line reason on stderr.
+is not met, or when ``grade-class`` could not grade some student; 2 for a usage
+error or a notebook that cannot be read, with a one-line reason on stderr;
+130 when ``grade-class`` is interrupted (what it graded is kept).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import glob
 import os
 import sys
 
-from . import device, grader, notebook, report, sandbox, specs
+from . import classroom, device, grader, notebook, report, sandbox, specs
 
 
 class UsageError(Exception):
@@ -35,7 +36,8 @@ def _parser():
     g.add_argument("lessons", nargs="*", metavar="LESSON",
                    help="lessons to grade, as 01 or 01_losses (default: all)")
     g.add_argument("--notebook", metavar="PATH", help="grade this notebook file")
-    g.add_argument("--format", choices=("table", "json", "gradescope"), default="table")
+    g.add_argument("--format", choices=("table", "json", "gradescope", "html"), default="table",
+                   help="html: a self-contained feedback page")
     g.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     g.add_argument("--fail-under", type=float, metavar="PERCENT",
                    help="exit 1 when the total score is below PERCENT")
@@ -46,6 +48,10 @@ def _parser():
                         "GPU-only exercises run on a GPU whenever there is one")
     g.add_argument("--lessons-dir", metavar="DIR",
                    help="where the lesson notebooks are (default: ./lessons, else the course's)")
+
+    c = sub.add_parser("grade-class", help="grade a folder of submissions into a CSV gradebook "
+                                           "and a feedback page per student")
+    classroom.add_arguments(c)
 
     s = sub.add_parser("solve", help="write NOTEBOOK with every exercise filled from solutions/")
     s.add_argument("notebook", metavar="NOTEBOOK")
@@ -79,16 +85,10 @@ def _limits(args):
 
 def _graded_from_lessons_dir(args):
     folder = _lessons_dir(args.lessons_dir)
-    if args.lessons:
-        chosen = []
-        for key in args.lessons:
-            lesson = specs.get_lesson(key)
-            if lesson is None:
-                known = ", ".join(l.slug for l in specs.lessons())
-                raise UsageError(f"unknown lesson {key!r}; the lessons are: {known}")
-            chosen.append(lesson)
-    else:
-        chosen = specs.lessons()
+    try:
+        chosen = specs.lessons_named(args.lessons) if args.lessons else specs.lessons()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     graded, sources = [], {}
     for lesson in chosen:
         path = os.path.join(folder, lesson.slug + ".ipynb")
@@ -120,6 +120,9 @@ def cmd_grade(args, out):
         text = report.as_json(graded)
     elif args.format == "gradescope":
         text = report.as_gradescope(graded)
+    elif args.format == "html":
+        title = args.notebook or f"lessons in {_lessons_dir(args.lessons_dir)}"
+        text = report.feedback_page(graded, f"Autograder feedback: {title}")
     else:
         text = report.table(graded, sources)
     if args.output:
@@ -135,6 +138,15 @@ def cmd_grade(args, out):
         if report._percent(score, max_score) < args.fail_under:
             return 1
     return 0
+
+
+def cmd_grade_class(args, out):
+    if args.device == "cuda" and not device.cuda_available():
+        raise UsageError("--device cuda: no CUDA GPU is visible here")
+    try:
+        return classroom.run(args, out)
+    except classroom.ClassError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_solve(args, out):
@@ -153,8 +165,9 @@ def main(argv=None, out=None):
     try:
         args = _parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("a command is needed: list, grade or solve (see --help)")
-        command = {"list": cmd_list, "grade": cmd_grade, "solve": cmd_solve}[args.command]
+            raise UsageError("a command is needed: list, grade, grade-class or solve (see --help)")
+        command = {"list": cmd_list, "grade": cmd_grade, "grade-class": cmd_grade_class,
+                   "solve": cmd_solve}[args.command]
         return command(args, out)
     except (UsageError, notebook.NotebookError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)

@@ -378,7 +378,6 @@ def grade_missing(exercise, reason):
     return _result(exercise, "error", reason)
 
 
-
 def grade_notebook(path, only_lessons=None, limits=None, mode=None, on="cpu"):
     """Grade every exercise of the lessons a notebook holds.
 
@@ -395,11 +394,25 @@ def grade_notebook(path, only_lessons=None, limits=None, mode=None, on="cpu"):
     if not cells:
         raise notebook.NotebookError(f"{path}: no exercise cells (a code cell whose first line "
                                      "is '# EXERCISE: <id>')")
-    lesson_ids = sorted({ex_id.split(".")[0] for ex_id in cells})
-    lessons = only_lessons or [lesson for lesson in specs.lessons() if lesson.id in lesson_ids]
+    lessons = only_lessons or lessons_of(cells)
     if not lessons:
         raise notebook.NotebookError(f"{path}: its exercise cells ({', '.join(sorted(cells))}) "
                                      "belong to no lesson this grader knows")
+    return grade_cells(cells, lessons, str(path), limits=limits, mode=mode, on=on)
+
+
+def lessons_of(exercise_ids):
+    """The lessons, in course order, that the given exercise ids belong to."""
+    lesson_ids = {ex_id.split(".")[0] for ex_id in exercise_ids}
+    return [lesson for lesson in specs.lessons() if lesson.id in lesson_ids]
+
+
+def grade_cells(cells, lessons, where, limits=None, mode=None, on="cpu"):
+    """Grade ``lessons`` from ``cells`` (``{exercise_id: source}``) found in ``where``.
+
+    Returns a list of ``(lesson, [ExerciseResult, ...])``; an exercise with no cell
+    scores 0 with a message that names ``where``.
+    """
     graded = []
     for lesson in lessons:
         results = []
@@ -409,7 +422,7 @@ def grade_notebook(path, only_lessons=None, limits=None, mode=None, on="cpu"):
                 results.append(skipped(exercise))
             elif source is None:
                 results.append(grade_missing(exercise, f"no cell starting with '# EXERCISE: "
-                                                       f"{exercise.id}' in {path}"))
+                                                       f"{exercise.id}' in {where}"))
             else:
                 results.append(grade(exercise, source=source, limits=limits, mode=mode, on=on))
         graded.append((lesson, results))

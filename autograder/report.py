@@ -157,3 +157,45 @@ def check_html(result, title):
         parts.append(f'<details><summary>your code printed</summary><pre>{esc(shown)}</pre></details>')
     parts.append("</div>")
     return "".join(parts)
+
+
+# --------------------------------------------------------------------------- a feedback page
+
+_PAGE_STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;"
+               "color:#1f2328}h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}"
+               "table{border-collapse:collapse}td,th{padding:2px 12px;text-align:left}"
+               "th{border-bottom:1px solid #d0d7de}.notes{color:#9a6700}"
+               "section>div{margin:8px 0}")
+
+
+def feedback_page(graded, title, notes=()):
+    """A self-contained HTML page (no scripts, no links out) with every exercise's feedback.
+
+    ``graded`` is ``[(lesson, [ExerciseResult, ...]), ...]``; ``notes`` are lines
+    about the submission itself (an unreadable notebook, a repeated exercise).
+    """
+    esc = html.escape
+    n_pass, n, score, max_score = totals(graded)
+    n_skipped = skipped_count(graded)
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{esc(title)}</title><style>{_PAGE_STYLE}</style></head><body>",
+             f"<h1>{esc(title)}</h1>",
+             f"<p><b>{_pts(score)} / {_pts(max_score)} points</b> "
+             f"({_percent(score, max_score):.0f} %), {n_pass} of {n} exercises passed"
+             + (f"; {n_skipped} skipped: they need a CUDA GPU and count in neither total"
+                if n_skipped else "") + ".</p>"]
+    for note in notes:
+        parts.append(f'<p class="notes">{esc(note)}</p>')
+    parts.append("<table><tr><th>lesson</th><th>exercises passed</th><th>points</th></tr>")
+    for lesson, results in graded:
+        l_pass, l_n, l_score, l_max = totals([(lesson, results)])
+        parts.append(f"<tr><td>{esc(lesson.id)} {esc(lesson.title)}</td><td>{l_pass} / {l_n}</td>"
+                     f"<td>{_pts(l_score)} / {_pts(l_max)}</td></tr>")
+    parts.append("</table>")
+    for lesson, results in graded:
+        parts.append(f"<section><h2>Lesson {esc(lesson.id)} · {esc(lesson.title)}</h2>")
+        titles = {ex.id: ex.title for ex in lesson.exercises}
+        parts.extend(check_html(r, titles.get(r.id, "")) for r in results)
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

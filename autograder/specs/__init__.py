@@ -35,6 +35,22 @@ def get_lesson(key):
     return None
 
 
+def lessons_named(keys):
+    """The lessons named by ``keys`` (see ``get_lesson``), in the order given, each once.
+
+    Raises ValueError, with a one-line message that lists the lessons, for an unknown key.
+    """
+    chosen = []
+    for key in keys:
+        lesson = get_lesson(key)
+        if lesson is None:
+            known = ", ".join(l.slug for l in lessons())
+            raise ValueError(f"unknown lesson {key!r}; the lessons are: {known}")
+        if lesson not in chosen:
+            chosen.append(lesson)
+    return chosen
+
+
 def get_exercise(exercise_id):
     for ex in exercises():
         if ex.id == exercise_id:
