@@ -70,6 +70,14 @@ def _hidden(name):
     return name.startswith(".")
 
 
+def notebooks_under(folder):
+    """Every notebook under ``folder``, at any depth, sorted; hidden files and folders
+    (``.ipynb_checkpoints`` among them) are left out."""
+    folder = Path(folder)
+    return [path for path in sorted(folder.rglob("*.ipynb"))
+            if not any(_hidden(part) for part in path.relative_to(folder).parts)]
+
+
 def find_students(folder, exclude=None):
     """``[Student, ...]`` sorted by name, from a submissions folder (see the module's doc).
 
@@ -88,9 +96,7 @@ def find_students(folder, exclude=None):
         if entry.is_file() and entry.suffix == ".ipynb":
             found.setdefault(entry.stem, []).append(entry)
         elif entry.is_dir():
-            found.setdefault(entry.name, []).extend(
-                path for path in sorted(entry.rglob("*.ipynb"))
-                if not any(_hidden(part) for part in path.relative_to(entry).parts))
+            found.setdefault(entry.name, []).extend(notebooks_under(entry))
     if not found:
         raise ClassError(f"{folder}: no submissions in it (a notebook NAME.ipynb or a folder NAME/ "
                          "per student)")

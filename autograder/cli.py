@@ -35,7 +35,9 @@ def _parser():
     g = sub.add_parser("grade", help="grade notebooks (default: lessons/NN_*.ipynb)")
     g.add_argument("lessons", nargs="*", metavar="LESSON",
                    help="lessons to grade, as 01 or 01_losses (default: all)")
-    g.add_argument("--notebook", metavar="PATH", help="grade this notebook file")
+    g.add_argument("--notebook", metavar="PATH",
+                   help="grade this notebook, or every notebook under this folder (LESSON "
+                        "arguments then fix the lessons graded: a missing exercise scores 0)")
     g.add_argument("--format", choices=("table", "json", "gradescope", "html"), default="table",
                    help="html: a self-contained feedback page")
     g.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
@@ -105,32 +107,63 @@ def _graded_from_lessons_dir(args):
     return graded, sources
 
 
+def _graded_from_notebook(args):
+    """``(graded, notes)`` for ``--notebook``: one notebook, or every notebook under a folder."""
+    try:
+        lessons = specs.lessons_named(args.lessons) if args.lessons else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not os.path.isdir(args.notebook):
+        return grader.grade_notebook(args.notebook, only_lessons=lessons, limits=_limits(args),
+                                     on=args.device), []
+    paths = classroom.notebooks_under(args.notebook)
+    cells, notes = classroom.collect_cells(paths)
+    if not cells:
+        raise notebook.NotebookError(f"{args.notebook}: no notebook in it has an exercise cell "
+                                     f"(a code cell whose first line is '# EXERCISE: <id>')"
+                                     + "".join(f"; {note}" for note in notes))
+    lessons = lessons or grader.lessons_of(cells)
+    if not lessons:
+        raise notebook.NotebookError(f"{args.notebook}: its exercise cells belong to no lesson "
+                                     "this grader knows")
+    where = ", ".join(os.path.relpath(p, args.notebook) for p in paths)
+    return grader.grade_cells(cells, lessons, where, limits=_limits(args), on=args.device), notes
+
+
+def _write(path, text):
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
 def cmd_grade(args, out):
     if args.device == "cuda" and not device.cuda_available():
         raise UsageError("--device cuda: no CUDA GPU is visible here (neither CuPy nor PyTorch "
                          "sees one); grade without --device to use the CPU")
+    notes = []
     if args.notebook:
-        if args.lessons:
-            raise UsageError("give either LESSON arguments or --notebook, not both")
-        graded = grader.grade_notebook(args.notebook, limits=_limits(args), on=args.device)
+        try:
+            graded, notes = _graded_from_notebook(args)
+        except notebook.NotebookError as exc:
+            if args.format == "gradescope" and args.output:    # Gradescope needs a results file
+                _write(args.output, report.gradescope_failure(str(exc)))
+            raise
         sources = {lesson.id: args.notebook for lesson, _ in graded}
     else:
         graded, sources = _graded_from_lessons_dir(args)
     if args.format == "json":
         text = report.as_json(graded)
     elif args.format == "gradescope":
-        text = report.as_gradescope(graded)
+        text = report.as_gradescope(graded, notes)
     elif args.format == "html":
         title = args.notebook or f"lessons in {_lessons_dir(args.lessons_dir)}"
-        text = report.feedback_page(graded, f"Autograder feedback: {title}")
+        text = report.feedback_page(graded, f"Autograder feedback: {title}", notes)
     else:
-        text = report.table(graded, sources)
+        text = report.table(graded, sources, notes)
     if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+        _write(args.output, text)
     else:
         out.write(text)
     if args.fail_under is not None:

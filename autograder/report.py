@@ -47,11 +47,11 @@ def _points_cell(r):
     return f"{_pts(r.score)} / {_pts(r.max_score)}"
 
 
-def table(graded, sources=None):
+def table(graded, sources=None, notes=()):
     """The report a learner reads in a terminal: a table per lesson, then their progress."""
     sources = sources or {}
     width = max([len(r.id) for _, rs in graded for r in rs] + [8]) + 2
-    lines = []
+    lines = [f"Note: {note}" for note in notes] + ([""] if notes else [])
     for lesson, results in graded:
         where = f"  ({sources[lesson.id]})" if lesson.id in sources else ""
         lines.append(f"Lesson {lesson.id} · {lesson.title}{where}")
@@ -90,7 +90,7 @@ def as_json(graded):
                        "exercises": [r.to_json() for _, rs in graded for r in rs]}, indent=2) + "\n"
 
 
-def as_gradescope(graded):
+def as_gradescope(graded, notes=()):
     """Gradescope's results.json: a test per exercise, visible to the student."""
     n_pass, n, score, max_score = totals(graded)
     tests = []
@@ -104,9 +104,19 @@ def as_gradescope(graded):
             tests.append({"name": r.id, "score": r.score, "max_score": r.max_score,
                           "status": "passed" if r.passed else "failed", "output": output,
                           "visibility": "visible"})
-    return json.dumps({"score": score, "output": f"{n_pass} of {n} exercises passed, "
-                       f"{_pts(score)} / {_pts(max_score)} points", "visibility": "visible",
+    summary = "\n".join([f"{n_pass} of {n} exercises passed, {_pts(score)} / {_pts(max_score)} "
+                         "points", *notes])
+    return json.dumps({"score": score, "output": summary, "visibility": "visible",
                        "stdout_visibility": "visible", "tests": tests}, indent=2) + "\n"
+
+
+def gradescope_failure(message):
+    """Gradescope's results.json for a submission that could not be graded at all (no
+    notebook, not a notebook): without a results file, Gradescope shows the student only
+    that the autograder failed."""
+    return json.dumps({"score": 0, "output": f"Nothing could be graded: {message}",
+                       "visibility": "visible", "stdout_visibility": "visible", "tests": []},
+                      indent=2) + "\n"
 
 
 # --------------------------------------------------------------------------- check() in a notebook

@@ -1,12 +1,13 @@
 """The command-line contract: list, grade (formats, output, exit codes), solve."""
 
 import json
+import shutil
 
 import pytest
 
 from autograder import grader, specs
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, grade_json, run_cli
 
 
 def test_list_shows_every_lesson_exercise_and_points():
@@ -72,6 +73,45 @@ def test_gradescope_format(solved_dir):
         assert test["status"] == "passed" and test["visibility"] == "visible"
 
 
+def test_lessons_named_with_a_notebook_are_the_assignment(solved_dir):
+    # the notebook holds lesson 02; the assignment is 01 and 02: lesson 01's exercises score 0
+    report = grade_json("--notebook", solved_dir / "02_optimizers.ipynb", "01", "02")
+    by_lesson = {}
+    for entry in report["exercises"]:
+        by_lesson.setdefault(entry["lesson"], []).append(entry)
+    assert set(by_lesson) == {"01", "02"}
+    assert all(e["status"] == "passed" for e in by_lesson["02"])
+    assert all(e["status"] == "error" and "no cell" in e["message"] for e in by_lesson["01"])
+    assert report["max_score"] == specs.get_lesson("01").points + specs.get_lesson("02").points
+
+
+def test_a_folder_of_notebooks_is_graded_as_one_submission(solved_dir, tmp_path):
+    (tmp_path / "week2").mkdir()
+    shutil.copy(solved_dir / "00_welcome.ipynb", tmp_path / "00_welcome.ipynb")
+    shutil.copy(solved_dir / "01_losses.ipynb", tmp_path / "week2" / "losses.ipynb")
+    (tmp_path / ".ipynb_checkpoints").mkdir()             # ignored, even though it is broken
+    (tmp_path / ".ipynb_checkpoints" / "x-checkpoint.ipynb").write_text("{")
+    (tmp_path / "notes.ipynb").write_text("{")             # unreadable: a note, not a crash
+    proc = run_cli("grade", "--notebook", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Note: not graded:" in proc.stdout and "notes.ipynb" in proc.stdout
+    assert "x-checkpoint" not in proc.stdout
+    points = specs.get_lesson("00").points + specs.get_lesson("01").points
+    assert f"{points:g} / {points:g}  (100 %)" in proc.stdout
+
+
+def test_gradescope_gets_a_results_file_even_when_nothing_can_be_graded(tmp_path):
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / "essay.txt").write_text("no notebook here")
+    results = tmp_path / "results.json"
+    proc = run_cli("grade", "--notebook", tmp_path / "submission", "--format", "gradescope",
+                   "--output", results)
+    assert proc.returncode == 2 and "no notebook in it has an exercise cell" in proc.stderr
+    written = json.loads(results.read_text())
+    assert written["score"] == 0 and written["tests"] == []
+    assert "no notebook in it has an exercise cell" in written["output"]
+
+
 def test_output_file(tmp_path):
     out = tmp_path / "report.json"
     proc = run_cli("grade", "00", "--format", "json", "--output", out)
@@ -91,7 +131,7 @@ def test_fail_under(solved_dir):
     (["frobnicate"], "invalid choice"),
     (["grade", "99"], "unknown lesson"),
     (["grade", "--format", "xml"], "invalid choice"),
-    (["grade", "01", "--notebook", "lessons/01_losses.ipynb"], "not both"),
+    (["grade", "77", "--notebook", "lessons/01_losses.ipynb"], "unknown lesson '77'"),
     (["grade", "--fail-under", "lots"], "invalid float"),
     (["solve", "lessons/01_losses.ipynb"], "required"),
 ])
