@@ -1,4 +1,4 @@
-"""``python -m autograder``: list, grade, grade-class and solve.
+"""``python -m autograder``: list, grade, grade-class, gradescope and solve.
 
 Exit codes: 0 when grading ran (whatever the score); 1 when ``--fail-under``
 is not met, or when ``grade-class`` could not grade some student; 2 for a usage
@@ -13,7 +13,7 @@ import glob
 import os
 import sys
 
-from . import classroom, device, grader, notebook, report, sandbox, specs
+from . import classroom, device, gradescope, grader, notebook, report, sandbox, specs
 
 
 class UsageError(Exception):
@@ -54,6 +54,14 @@ def _parser():
     c = sub.add_parser("grade-class", help="grade a folder of submissions into a CSV gradebook "
                                            "and a feedback page per student")
     classroom.add_arguments(c)
+
+    z = sub.add_parser("gradescope", help="write a Gradescope autograder (a zip) for the lessons "
+                                          "of an assignment")
+    z.add_argument("lessons", nargs="+", metavar="LESSON", help="the lessons of the assignment")
+    z.add_argument("-o", "--output", default="autograder.zip", metavar="ZIP",
+                   help="where to write it (default: autograder.zip)")
+    z.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="time limit per exercise (default: each exercise's own)")
 
     s = sub.add_parser("solve", help="write NOTEBOOK with every exercise filled from solutions/")
     s.add_argument("notebook", metavar="NOTEBOOK")
@@ -117,6 +125,8 @@ def _graded_from_notebook(args):
         return grader.grade_notebook(args.notebook, only_lessons=lessons, limits=_limits(args),
                                      on=args.device), []
     paths = classroom.notebooks_under(args.notebook)
+    if not paths:
+        raise notebook.NotebookError(f"{args.notebook}: no notebook (.ipynb file) in it")
     cells, notes = classroom.collect_cells(paths)
     if not cells:
         raise notebook.NotebookError(f"{args.notebook}: no notebook in it has an exercise cell "
@@ -182,6 +192,23 @@ def cmd_grade_class(args, out):
         raise UsageError(str(exc)) from None
 
 
+def cmd_gradescope(args, out):
+    try:
+        lessons = specs.lessons_named(args.lessons)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _limits(args)                                      # rejects a timeout that is not positive
+    try:
+        count = gradescope.build(lessons, args.output, timeout=args.timeout)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    points = sum(lesson.points for lesson in lessons)
+    out.write(f"wrote {args.output} ({count} files): lesson(s) {', '.join(l.id for l in lessons)}, "
+              f"{points:g} points. On Gradescope: a Programming Assignment, autograder "
+              "\"zip file upload\", Ubuntu base image; students submit their .ipynb files.\n")
+    return 0
+
+
 def cmd_solve(args, out):
     nb = notebook.read(args.notebook)
     solved = notebook.solve(nb, {ex.id: ex for ex in specs.exercises()})
@@ -198,9 +225,10 @@ def main(argv=None, out=None):
     try:
         args = _parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("a command is needed: list, grade, grade-class or solve (see --help)")
+            raise UsageError("a command is needed: list, grade, grade-class, gradescope or solve "
+                             "(see --help)")
         command = {"list": cmd_list, "grade": cmd_grade, "grade-class": cmd_grade_class,
-                   "solve": cmd_solve}[args.command]
+                   "gradescope": cmd_gradescope, "solve": cmd_solve}[args.command]
         return command(args, out)
     except (UsageError, notebook.NotebookError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)

@@ -279,7 +279,10 @@ def grade(exercise, *, source=None, fn=None, limits=None, mode=None, on="cpu"):
         problem = check_syntax(source, exercise.id)
         if problem:
             return _result(exercise, "error", problem)
-    cases = exercise.make_cases()
+    try:
+        cases = exercise.make_cases()
+    except ImportError as exc:          # the machine lacks a package (torch for lesson 12)
+        return _result(exercise, "error", missing_package(exc))
     limits = limits or sandbox.Limits(timeout=exercise.timeout)
     payload = {"exercise": exercise.id, "source": source, "cases": [c.to_dict() for c in cases],
                "device": where}
@@ -299,6 +302,14 @@ def grade(exercise, *, source=None, fn=None, limits=None, mode=None, on="cpu"):
             mode = "inprocess"
     outcome = sandbox.run(sandbox.Job(run_student, payload), limits, mode)
     return judge(exercise, cases, outcome)
+
+
+def missing_package(exc):
+    """Why an exercise could not be graded when the grader's own import failed."""
+    name = getattr(exc, "name", None) or str(exc)
+    return (f"not graded: the grader needs the package {name!r} for this exercise, and it is "
+            "not installed here. This is the machine's fault, not your code's: "
+            "pip install -e \".[dev]\" installs every package the course uses.")
 
 
 def skipped(exercise):

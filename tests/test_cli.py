@@ -106,10 +106,14 @@ def test_gradescope_gets_a_results_file_even_when_nothing_can_be_graded(tmp_path
     results = tmp_path / "results.json"
     proc = run_cli("grade", "--notebook", tmp_path / "submission", "--format", "gradescope",
                    "--output", results)
-    assert proc.returncode == 2 and "no notebook in it has an exercise cell" in proc.stderr
+    assert proc.returncode == 2 and "no notebook (.ipynb file) in it" in proc.stderr
     written = json.loads(results.read_text())
     assert written["score"] == 0 and written["tests"] == []
-    assert "no notebook in it has an exercise cell" in written["output"]
+    assert "no notebook (.ipynb file) in it" in written["output"]
+    (tmp_path / "submission" / "draft.ipynb").write_text(json.dumps({"cells": []}))
+    proc = run_cli("grade", "--notebook", tmp_path / "submission", "--format", "gradescope",
+                   "--output", results)
+    assert "no notebook in it has an exercise cell" in json.loads(results.read_text())["output"]
 
 
 def test_output_file(tmp_path):

@@ -167,3 +167,25 @@ def test_magics_in_a_cell_do_not_break_grading(solved_dir, tmp_path):
 
 def test_unused_root_is_the_project():
     assert (ROOT / "lessons").is_dir()
+
+
+def test_a_package_missing_from_the_machine_costs_only_the_exercises_that_need_it(solved_dir,
+                                                                                    tmp_path):
+    # a "torch" that cannot be imported, first on the path: as on a machine without torch
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
+    (tmp_path / "sub").mkdir()
+    for lesson in ("00_welcome", "12_pytorch"):
+        (tmp_path / "sub" / f"{lesson}.ipynb").write_bytes(
+            (solved_dir / f"{lesson}.ipynb").read_bytes())
+    proc = run_cli("grade", "--notebook", tmp_path / "sub", "--format", "json",
+                   env={"PYTHONPATH": f"{tmp_path}:{ROOT}"})
+    assert proc.returncode == 0, proc.stderr
+    by_lesson = {}
+    for entry in json.loads(proc.stdout)["exercises"]:
+        by_lesson.setdefault(entry["lesson"], []).append(entry)
+    assert all(e["status"] == "passed" for e in by_lesson["00"])
+    assert by_lesson["12"] and all(
+        e["status"] == "error" and "needs the package 'torch'" in e["message"]
+        for e in by_lesson["12"])
