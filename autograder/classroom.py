@@ -33,7 +33,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import grader, notebook, report, sandbox, specs
@@ -333,7 +333,7 @@ def grade_class(students, lessons, out_dir, *, jobs=None, timeout=None, on="cpu"
             outcomes[student.name] = Outcome(student, report=saved, reused=True)
         else:
             todo.append(student)
-    done, lock = 0, threading.Lock()
+    done = 0
     for outcome in outcomes.values():
         done += 1
         if progress:
@@ -345,11 +345,10 @@ def grade_class(students, lessons, out_dir, *, jobs=None, timeout=None, on="cpu"
                    for s in todo]
         for future in concurrent.futures.as_completed(futures):
             outcome = future.result()
-            with lock:
-                outcomes[outcome.student.name] = outcome
-                done += 1
-                if progress:
-                    progress(outcome, done, len(students))
+            outcomes[outcome.student.name] = outcome
+            done += 1
+            if progress:
+                progress(outcome, done, len(students))
     except BaseException:                  # Ctrl-C: stop every grading process, keep what is saved
         for future in futures:
             future.cancel()

@@ -17,7 +17,7 @@ import pytest
 
 from autograder import specs
 
-from conftest import ROOT, lesson_path, run_cli
+from conftest import lesson_path, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import inspect
 import numpy as np
 import pytest
 
-from solutions import attention, layers, transformer
+from solutions import attention, transformer
 
 rng = np.random.default_rng(6)
 

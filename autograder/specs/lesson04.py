@@ -9,8 +9,6 @@ is installed, else the course's own), which the driver loads in the child.
 
 import functools
 
-import numpy as np
-
 from solutions import data, tokenization
 
 from ..spec import Case, Exercise, Lesson, Mistake

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from solutions import attention, bert
+from solutions import bert
 
 from ..compare import GRADIENT, _describe_type
 from ..gradcheck import numerical_gradient
