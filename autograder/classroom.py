@@ -266,6 +266,10 @@ class _Processes:
 def stop(proc, grace=5.0):
     """Stop a grading process: SIGTERM first, so that it kills the sandboxed child it is
     running (that child has a process group of its own), then SIGKILL if it is still there."""
+    if os.name != "posix":                    # no process groups: the process alone
+        proc.kill()
+        proc.wait()
+        return
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
