@@ -41,6 +41,8 @@ def _parser():
     g.add_argument("--format", choices=("table", "json", "gradescope", "html"), default="table",
                    help="html: a self-contained feedback page")
     g.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
+    g.add_argument("--visibility", choices=report.GRADESCOPE_VISIBILITY, default="visible",
+                   help="gradescope format: when the student sees the results (default: visible)")
     g.add_argument("--fail-under", type=float, metavar="PERCENT",
                    help="exit 1 when the total score is below PERCENT")
     g.add_argument("--timeout", type=float, metavar="SECONDS",
@@ -62,6 +64,8 @@ def _parser():
                    help="where to write it (default: autograder.zip)")
     z.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="time limit per exercise (default: each exercise's own)")
+    z.add_argument("--visibility", choices=report.GRADESCOPE_VISIBILITY, default="visible",
+                   help="when students see their results (default: visible, at once)")
 
     s = sub.add_parser("solve", help="write NOTEBOOK with every exercise filled from solutions/")
     s.add_argument("notebook", metavar="NOTEBOOK")
@@ -166,7 +170,7 @@ def cmd_grade(args, out):
     if args.format == "json":
         text = report.as_json(graded)
     elif args.format == "gradescope":
-        text = report.as_gradescope(graded, notes)
+        text = report.as_gradescope(graded, notes, visibility=args.visibility)
     elif args.format == "html":
         title = args.notebook or f"lessons in {_lessons_dir(args.lessons_dir)}"
         text = report.feedback_page(graded, f"Autograder feedback: {title}", notes)
@@ -199,7 +203,8 @@ def cmd_gradescope(args, out):
         raise UsageError(str(exc)) from None
     _limits(args)                                      # rejects a timeout that is not positive
     try:
-        count = gradescope.build(lessons, args.output, timeout=args.timeout)
+        count = gradescope.build(lessons, args.output, timeout=args.timeout,
+                                 visibility=args.visibility)
     except OSError as exc:
         raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
     points = sum(lesson.points for lesson in lessons)

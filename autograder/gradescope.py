@@ -43,7 +43,7 @@ cd "$root/source"
 # Every notebook the student handed in is graded, as one submission, on lesson(s) {lessons}.
 # results.json is written even when nothing can be graded (no notebook, a broken file).
 "$python" -m autograder grade --notebook "$root/submission" {lesson_args}{timeout} \\
-    --format gradescope --output "$root/results/results.json"
+    --format gradescope --visibility {visibility} --output "$root/results/results.json"
 """
 
 
@@ -73,14 +73,15 @@ def _add(archive, name, data, executable=False):
     archive.writestr(info, data)
 
 
-def build(lessons, out_path, timeout=None):
+def build(lessons, out_path, timeout=None, visibility="visible"):
     """Write the autograder zip for ``lessons``; return the number of files in it."""
     lesson_ids = [lesson.id for lesson in lessons]
     torch = "12" in lesson_ids
     setup = SETUP_SH.format(torch=TORCH_LINE.format(requirement=torch_requirement()) if torch
                             else "")
     run = RUN_AUTOGRADER.format(lessons=", ".join(lesson_ids), lesson_args=" ".join(lesson_ids),
-                                timeout=f" --timeout {timeout:g}" if timeout else "")
+                                timeout=f" --timeout {timeout:g}" if timeout else "",
+                                visibility=visibility)
     count = 0
     with zipfile.ZipFile(out_path, "w") as archive:
         _add(archive, "setup.sh", setup, executable=True)

@@ -90,8 +90,12 @@ def as_json(graded):
                        "exercises": [r.to_json() for _, rs in graded for r in rs]}, indent=2) + "\n"
 
 
-def as_gradescope(graded, notes=()):
-    """Gradescope's results.json: a test per exercise, visible to the student."""
+GRADESCOPE_VISIBILITY = ("visible", "after_published", "after_due_date", "hidden")
+
+
+def as_gradescope(graded, notes=(), visibility="visible"):
+    """Gradescope's results.json: a test per exercise, shown to the student as
+    ``visibility`` says (one of GRADESCOPE_VISIBILITY)."""
     n_pass, n, score, max_score = totals(graded)
     tests = []
     for lesson, results in graded:
@@ -99,21 +103,21 @@ def as_gradescope(graded, notes=()):
             output = STATUS_LABEL[r.status] + (f"\n{r.message}" if r.message else "")
             if r.status == "skipped":       # worth nothing either way on Gradescope
                 tests.append({"name": f"{r.id} (skipped: {NO_GPU})", "score": 0,
-                              "max_score": 0, "output": output, "visibility": "visible"})
+                              "max_score": 0, "output": output, "visibility": visibility})
                 continue
             tests.append({"name": r.id, "score": r.score, "max_score": r.max_score,
                           "status": "passed" if r.passed else "failed", "output": output,
-                          "visibility": "visible"})
+                          "visibility": visibility})
     summary = "\n".join([f"{n_pass} of {n} exercises passed, {_pts(score)} / {_pts(max_score)} "
                          "points", *notes])
-    return json.dumps({"score": score, "output": summary, "visibility": "visible",
+    return json.dumps({"score": score, "output": summary, "visibility": visibility,
                        "stdout_visibility": "visible", "tests": tests}, indent=2) + "\n"
 
 
 def gradescope_failure(message):
     """Gradescope's results.json for a submission that could not be graded at all (no
     notebook, not a notebook): without a results file, Gradescope shows the student only
-    that the autograder failed."""
+    that the autograder failed. Always visible, so that the student can hand in again."""
     return json.dumps({"score": 0, "output": f"Nothing could be graded: {message}",
                        "visibility": "visible", "stdout_visibility": "visible", "tests": []},
                       indent=2) + "\n"

@@ -76,6 +76,19 @@ def test_a_submission_is_graded_from_the_unpacked_zip(bundle, tmp_path, solved_d
     assert all(line.startswith(str(root / "source")) for line in where.stdout.split())
 
 
+def test_results_can_wait_until_the_teacher_publishes_them(tmp_path, solved_dir):
+    zip_path = tmp_path / "exam.zip"
+    assert run_cli("gradescope", "00", "-o", zip_path, "--visibility",
+                   "after_published").returncode == 0
+    root = unpack(zip_path, tmp_path / "gs")
+    shutil.copy(solved_dir / "00_welcome.ipynb", root / "submission")
+    proc, results = run_autograder(root)
+    assert proc.returncode == 0, proc.stderr
+    assert results["visibility"] == "after_published"
+    assert {t["visibility"] for t in results["tests"]} == {"after_published"}
+    assert results["score"] == specs.get_lesson("00").points
+
+
 def test_an_empty_submission_still_gets_a_results_file(bundle, tmp_path):
     root = unpack(bundle, tmp_path)
     proc, results = run_autograder(root)
@@ -100,6 +113,7 @@ def test_setup_installs_torch_only_for_lesson_12(bundle, tmp_path):
     ([], "the following arguments are required"),
     (["77"], "unknown lesson '77'"),
     (["01", "--timeout", "0"], "--timeout must be a positive number"),
+    (["01", "--visibility", "later"], "invalid choice"),
 ])
 def test_usage_errors(args, message, tmp_path):
     proc = run_cli("gradescope", *args, "-o", tmp_path / "a.zip")
