@@ -15,7 +15,8 @@ What it does:
    correct alternatives graded on the GPU, lesson 12's model and training step on the GPU)
    runs the solved notebooks of lessons 11 and 12 top to bottom (their GPU cells included),
    and grades the solved lessons 11 and 12 on the GPU (``python -m autograder grade
-   --device cuda``), GPU-only exercises included. Each part says how long it took.
+   --device cuda``), GPU-only exercises included. The three parts run at the same time
+   (pytest over 8 processes where pytest-xdist is installed); each says how long it took.
 3. Times one masked-LM training step (forward, backward, AdamW) of the same model on each
    backend, and prints one table:
 
@@ -48,6 +49,8 @@ H200), each measured and marked met or NOT met: CuPy >= 20x NumPy-CPU on the cou
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import importlib.util
 import os
 import platform
 import re
@@ -297,40 +300,62 @@ def run_tests(timeout=240):
     reference-on-the-GPU test, because the ``grade --device cuda`` of the solved notebooks
     below grades those same references, through the command a teacher uses. (The CPU
     catalogue of wrong answers runs in CI; lesson 11's GPU-only mistakes are graded on the
-    GPU by ``test_grading_on_the_gpu``.) Each part is stopped after ``timeout`` seconds, so
-    that a hang cannot cost the benchmark.
+    GPU by ``test_grading_on_the_gpu``.)
+
+    The three parts run at the same time, each in processes of its own (a GPU takes several
+    CUDA contexts), and the pytest part spreads over ``TEST_WORKERS`` processes where
+    pytest-xdist is installed. Each part is stopped after ``timeout`` seconds, so that a
+    hang cannot cost the benchmark.
     """
     # the repository first, then whatever PYTHONPATH already holds (carried packages, say)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        parts = [pool.submit(_gpu_tests, env, timeout), pool.submit(_solved_notebooks, env, timeout),
+                 pool.submit(_gpu_grade, env, timeout, folder)]
+        lines = [line for part in parts for line in part.result()]
+    lines.append(f"  the three parts at once: {time.perf_counter() - started:.0f} s")
+    return "\n".join(lines)
+
+
+TEST_WORKERS = 8
+
+
+def _gpu_tests(env, timeout):
     tests = ["tests/test_device.py", "tests/test_lesson11.py", "tests/test_lesson12.py"]
     deselect = "not test_reference_passes_on_the_gpu"
-    result = run_part([sys.executable, "-m", "pytest", "-q", "-rs", *tests, "-k", deselect],
-                      env, timeout)
+    workers = ["-n", str(TEST_WORKERS)] if importlib.util.find_spec("xdist") else []
+    result = run_part([sys.executable, "-m", "pytest", "-q", "-rs", *workers, *tests,
+                       "-k", deselect], env, timeout)
     first, *rest = _pytest_summary(*result, timeout)
-    lines = [f"  pytest {' '.join(tests)} -k '{deselect}': {first}", *rest]
+    spread = f", {TEST_WORKERS} processes" if workers else ""
+    return [f"  pytest {' '.join(tests)} -k '{deselect}'{spread}: {first}", *rest]
 
-    # The solved notebooks of lessons 11 and 12, top to bottom: with a GPU their GPU cells run.
+
+def _solved_notebooks(env, timeout):
+    """The solved notebooks of lessons 11 and 12, top to bottom: with a GPU their GPU cells run."""
     selection = "runs_top_to_bottom and (11_gpu_cupy or 12_pytorch)"
     result = run_part([sys.executable, "-m", "pytest", "-q", "tests/test_notebooks.py", "-k",
                        selection], env, timeout)
     first, *rest = _pytest_summary(*result, timeout)
-    lines += [f"  solved notebooks 11 and 12 in a kernel: {first}", *rest]
+    return [f"  solved notebooks 11 and 12 in a kernel: {first}", *rest]
 
-    with tempfile.TemporaryDirectory() as folder:
-        for slug in ("11_gpu_cupy", "12_pytorch"):
-            subprocess.run([sys.executable, "-m", "autograder", "solve", f"lessons/{slug}.ipynb",
-                            "-o", f"{folder}/{slug}.ipynb"], cwd=ROOT, env=env,
-                           capture_output=True, text=True)
-        out, err, seconds, timed_out = run_part(
-            [sys.executable, "-m", "autograder", "grade", "--device", "cuda", "--lessons-dir",
-             folder, "11", "12"], env, timeout)
+
+def _gpu_grade(env, timeout, folder):
+    for slug in ("11_gpu_cupy", "12_pytorch"):
+        subprocess.run([sys.executable, "-m", "autograder", "solve", f"lessons/{slug}.ipynb",
+                        "-o", f"{folder}/{slug}.ipynb"], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    out, err, seconds, timed_out = run_part(
+        [sys.executable, "-m", "autograder", "grade", "--device", "cuda", "--lessons-dir",
+         folder, "11", "12"], env, timeout)
     overall = [line.strip() for line in out.splitlines() if line.strip().startswith("overall")]
     outcome = (f"TIMED OUT after {timeout} s" if timed_out
                else overall[0] if overall else err.strip()[-300:] or "no output")
-    lines.append(f"  grade --device cuda, solved lessons 11-12: {outcome} ({seconds:.0f} s)")
-    lines += [f"    {line}" for line in not_passed(out)]
-    return "\n".join(lines)
+    return [f"  grade --device cuda, solved lessons 11-12: {outcome} ({seconds:.0f} s)",
+            *[f"    {line}" for line in not_passed(out)]]
 
 
 def not_passed(table):

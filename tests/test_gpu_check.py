@@ -73,6 +73,7 @@ def test_the_gpu_test_step_runs_and_reports_even_where_cuda_is_missing():
     assert "grade --device cuda, solved lessons 11-12:" in report
     assert "solved notebooks 11 and 12 in a kernel: 2 passed" in report
     assert report.count(" s)") == 3                             # each part timed
+    assert "the three parts at once:" in report
 
 
 def _row(model, backend, tokens_per_s, mfu=None, vs_numpy=None):
