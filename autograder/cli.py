@@ -207,10 +207,15 @@ def cmd_gradescope(args, out):
                                  visibility=args.visibility)
     except OSError as exc:
         raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
-    points = sum(lesson.points for lesson in lessons)
+    exercises = [ex for lesson in lessons for ex in lesson.exercises]
+    gpu_only = sum(ex.points for ex in exercises if ex.devices == ("cuda",))
+    points = sum(ex.points for ex in exercises) - gpu_only
     out.write(f"wrote {args.output} ({count} files): lesson(s) {', '.join(l.id for l in lessons)}, "
-              f"{points:g} points. On Gradescope: a Programming Assignment, autograder "
-              "\"zip file upload\", Ubuntu base image; students submit their .ipynb files.\n")
+              f"{points:g} points"
+              + (f" (and {gpu_only:g} for GPU-only exercises, skipped: Gradescope has no GPU)"
+                 if gpu_only else "")
+              + ". On Gradescope: a Programming Assignment, autograder \"zip file upload\", "
+              "Ubuntu base image; students submit their .ipynb files.\n")
     return 0
 
 

@@ -96,6 +96,14 @@ def test_an_empty_submission_still_gets_a_results_file(bundle, tmp_path):
     assert results["score"] == 0 and "no notebook (.ipynb file)" in results["output"]
 
 
+def test_the_points_leave_out_what_needs_a_gpu(tmp_path):
+    proc = run_cli("gradescope", "11", "-o", tmp_path / "gpu.zip")
+    gpu_only = sum(ex.points for ex in specs.get_lesson("11").exercises if ex.devices == ("cuda",))
+    assert gpu_only > 0
+    assert f"{specs.get_lesson('11').points - gpu_only:g} points (and {gpu_only:g} for GPU-only" \
+        in proc.stdout
+
+
 def test_setup_installs_torch_only_for_lesson_12(bundle, tmp_path):
     setup = zipfile.ZipFile(bundle).read("setup.sh").decode()
     assert "torch" not in setup
