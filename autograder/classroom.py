@@ -21,7 +21,6 @@ the reference solutions), is not graded again.
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import csv
 import hashlib
@@ -38,7 +37,6 @@ from pathlib import Path
 
 from . import grader, notebook, report, sandbox, specs
 
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STUDENTS_DIR = "students"
 GRADEBOOK = "gradebook.csv"
 
@@ -128,8 +126,8 @@ def grader_fingerprint():
     """A hash of the grader's code and the reference solutions: a change to either regrades."""
     digest = hashlib.sha256()
     for package in ("autograder", "solutions"):
-        for path in sorted((_PROJECT_ROOT / package).rglob("*.py")):
-            digest.update(str(path.relative_to(_PROJECT_ROOT)).encode())
+        for path in sorted((Path(sandbox.PROJECT_ROOT) / package).rglob("*.py")):
+            digest.update(str(path.relative_to(sandbox.PROJECT_ROOT)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -287,10 +285,8 @@ def _grade_in_a_process(student, job, out_dir, limit, processes, command):
     job_path.write_text(json.dumps({**job, "name": student.name, "fingerprint": student.fingerprint,
                                     "notebooks": [str(p) for p in student.notebooks]}),
                         encoding="utf-8")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH")) if p)
     start = time.monotonic()
-    proc = processes.start([*command, str(job_path)], env)
+    proc = processes.start([*command, str(job_path)], sandbox.child_env())
     if proc is None:
         job_path.unlink(missing_ok=True)
         return Outcome(student, failure="interrupted before grading")
@@ -322,12 +318,12 @@ def grade_class(students, lessons, out_dir, *, jobs=None, timeout=None, on="cpu"
     """
     out_dir = Path(out_dir)
     (out_dir / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
-    settings = {"grader": grader_fingerprint(), "lessons": [l.id for l in lessons],
-                "timeout": timeout, "device": on}
-    for student in students:
-        student.fingerprint = student_fingerprint(student, settings)
     job = {"lessons": [l.id for l in lessons], "timeout": timeout, "device": on,
            "out": str(out_dir)}
+    settings = {"grader": grader_fingerprint(), "lessons": job["lessons"], "timeout": timeout,
+                "device": on}                # what a grade depends on (not where it is saved)
+    for student in students:
+        student.fingerprint = student_fingerprint(student, settings)
     command = command or [sys.executable, "-m", "autograder.classroom"]
     limit = student_time_limit(lessons, timeout)
     outcomes, todo = {}, []
@@ -421,29 +417,10 @@ def summary(outcomes, lessons):
     return "\n".join(lines) + "\n"
 
 
-def add_arguments(p: argparse.ArgumentParser):
-    p.add_argument("submissions", metavar="SUBMISSIONS",
-                   help="a folder with NAME.ipynb or a folder NAME/ per student")
-    p.add_argument("lessons", nargs="*", metavar="LESSON",
-                   help="the lessons of the assignment (default: those the submissions hold)")
-    p.add_argument("--out", default="grades", metavar="DIR",
-                   help="where gradebook.csv and students/NAME.{json,html} go (default: grades)")
-    p.add_argument("--jobs", type=int, metavar="N",
-                   help="students graded at once (default: one per CPU core)")
-    p.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="time limit per exercise (default: each exercise's own)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                   help="cuda: lessons 11-12 on the GPU (see grade --help)")
-    p.add_argument("--regrade", action="store_true",
-                   help="grade every student again, even those whose saved report is still valid")
-
-
 def run(args, out):
-    """The ``grade-class`` command; returns the exit code (see the CLI's doc)."""
+    """The ``grade-class`` command (its options: see the CLI); returns the exit code."""
     if args.jobs is not None and args.jobs < 1:
         raise ClassError("--jobs must be at least 1")
-    if args.timeout is not None and args.timeout <= 0:
-        raise ClassError("--timeout must be a positive number of seconds")
     students = find_students(args.submissions, exclude=args.out)
     lessons = assignment(students, args.lessons)
     out.write(f"Grading {len(students)} students on lesson(s) "

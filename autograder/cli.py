@@ -41,36 +41,63 @@ def _parser():
     g.add_argument("--format", choices=("table", "json", "gradescope", "html"), default="table",
                    help="html: a self-contained feedback page")
     g.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
-    g.add_argument("--visibility", choices=report.GRADESCOPE_VISIBILITY, default="visible",
-                   help="gradescope format: when the student sees the results (default: visible)")
+    _add_visibility(g)
     g.add_argument("--fail-under", type=float, metavar="PERCENT",
                    help="exit 1 when the total score is below PERCENT")
-    g.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="time limit per exercise (default: each exercise's own, usually 10 s)")
-    g.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                   help="cuda: grade the exercises that can run on a GPU there (lessons 11-12); "
-                        "GPU-only exercises run on a GPU whenever there is one")
+    _add_timeout(g)
+    _add_device(g)
     g.add_argument("--lessons-dir", metavar="DIR",
                    help="where the lesson notebooks are (default: ./lessons, else the course's)")
 
     c = sub.add_parser("grade-class", help="grade a folder of submissions into a CSV gradebook "
                                            "and a feedback page per student")
-    classroom.add_arguments(c)
+    c.add_argument("submissions", metavar="SUBMISSIONS",
+                   help="a folder with NAME.ipynb or a folder NAME/ per student")
+    c.add_argument("lessons", nargs="*", metavar="LESSON",
+                   help="the lessons of the assignment (default: those the submissions hold)")
+    c.add_argument("--out", default="grades", metavar="DIR",
+                   help="where gradebook.csv and students/NAME.{json,html} go (default: grades)")
+    c.add_argument("--jobs", type=int, metavar="N",
+                   help="students graded at once (default: one per CPU core)")
+    _add_timeout(c)
+    _add_device(c)
+    c.add_argument("--regrade", action="store_true",
+                   help="grade every student again, even those whose saved report is still valid")
 
     z = sub.add_parser("gradescope", help="write a Gradescope autograder (a zip) for the lessons "
                                           "of an assignment")
     z.add_argument("lessons", nargs="+", metavar="LESSON", help="the lessons of the assignment")
     z.add_argument("-o", "--output", default="autograder.zip", metavar="ZIP",
                    help="where to write it (default: autograder.zip)")
-    z.add_argument("--timeout", type=float, metavar="SECONDS",
-                   help="time limit per exercise (default: each exercise's own)")
-    z.add_argument("--visibility", choices=report.GRADESCOPE_VISIBILITY, default="visible",
-                   help="when students see their results (default: visible, at once)")
+    _add_timeout(z)
+    _add_visibility(z)
 
     s = sub.add_parser("solve", help="write NOTEBOOK with every exercise filled from solutions/")
     s.add_argument("notebook", metavar="NOTEBOOK")
     s.add_argument("-o", "--output", required=True, metavar="OUT")
     return p
+
+
+def _add_timeout(p):
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="time limit per exercise (default: each exercise's own, usually 10 s)")
+
+
+def _add_device(p):
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cuda: grade the exercises that can run on a GPU there (lessons 11-12); "
+                        "GPU-only exercises run on a GPU whenever there is one")
+
+
+def _add_visibility(p):
+    p.add_argument("--visibility", choices=report.GRADESCOPE_VISIBILITY, default="visible",
+                   help="Gradescope: when students see their results (default: visible, at once)")
+
+
+def _require_cuda(args):
+    if args.device == "cuda" and not device.cuda_available():
+        raise UsageError("--device cuda: no CUDA GPU is visible here (neither CuPy nor PyTorch "
+                         "sees one); grade without --device to use the CPU")
 
 
 def _lessons_dir(option):
@@ -153,9 +180,7 @@ def _write(path, text):
 
 
 def cmd_grade(args, out):
-    if args.device == "cuda" and not device.cuda_available():
-        raise UsageError("--device cuda: no CUDA GPU is visible here (neither CuPy nor PyTorch "
-                         "sees one); grade without --device to use the CPU")
+    _require_cuda(args)
     notes = []
     if args.notebook:
         try:
@@ -188,8 +213,8 @@ def cmd_grade(args, out):
 
 
 def cmd_grade_class(args, out):
-    if args.device == "cuda" and not device.cuda_available():
-        raise UsageError("--device cuda: no CUDA GPU is visible here")
+    _require_cuda(args)
+    _limits(args)                                      # rejects a timeout that is not positive
     try:
         return classroom.run(args, out)
     except classroom.ClassError as exc:

@@ -13,7 +13,9 @@ import re
 import zipfile
 from pathlib import Path
 
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from .sandbox import PROJECT_ROOT
+
+_PROJECT_ROOT = Path(PROJECT_ROOT)
 # What the grader needs, relative to the project root (folders are taken whole, but
 # for caches); README.md because pyproject.toml names it.
 CONTENTS = ("pyproject.toml", "README.md", "autograder", "solutions", "datasets")

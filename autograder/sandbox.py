@@ -42,7 +42,15 @@ EXIT_OUT_OF_MEMORY = 3
 EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 5
 
-_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def child_env():
+    """This process's environment, with the project first on PYTHONPATH: what a fresh
+    interpreter needs to import ``autograder`` and ``solutions``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PROJECT_ROOT, env.get("PYTHONPATH")) if p)
+    return env
 
 
 @dataclass
@@ -342,8 +350,7 @@ def _run_spawned(job, limits, scratch):
     codec.save({"module": job.func.__module__, "name": job.func.__qualname__,
                 "memory_mb": limits.memory_mb, "payload": job.payload}, scratch, "job",
                python_scalars=True)            # the arguments as a forked child sees them
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
+    env = child_env()
     env["PYTHONUNBUFFERED"] = "1"
     start = time.monotonic()
     popen_kw = {"start_new_session": True} if os.name == "posix" else {}
