@@ -50,6 +50,7 @@ from torch import nn
 from solutions.bert import BertConfig
 from solutions.pretrained import read_safetensors
 from solutions.pretraining import load_pretrained, save_pretrained
+from solutions.scaling import train_step_flops                  # lesson 14: the same count
 
 # =============================================================================
 # The exercises
@@ -539,23 +540,6 @@ class TorchBert(nn.Module):
 # =============================================================================
 
 PRECISIONS = ("fp32", "bf16")
-
-
-def train_step_flops(config, batch_size, seq_len, num_masked):
-    """Floating-point operations of one training step (matrix products only, 2 per multiply-add).
-
-    The backward pass costs twice the forward (one product for the input's
-    gradient, one for the weight's), hence the factors 6 and 12:
-    ``6 B T N (4 D^2 + 2 D F)`` for the projections and feed-forward,
-    ``12 B T N T D`` for ``q k^T`` and ``weights @ v``, and
-    ``6 M (D^2 + D V)`` for the MLM head on the M masked positions.
-    Divided by a step's time it gives FLOP/s; divided by the GPU's peak, the
-    model FLOP utilization (MFU).
-    """
-    N, D, F_, V = config.num_layers, config.hidden_size, config.intermediate_size, config.vocab_size
-    tokens = batch_size * seq_len
-    return (6 * tokens * N * (4 * D * D + 2 * D * F_) + 12 * tokens * N * seq_len * D
-            + 6 * num_masked * (D * D + D * V))
 
 
 def make_train_step(config, batch_size, seq_len, device="cpu", precision="fp32", compile=False,
