@@ -1,0 +1,122 @@
+"""Lesson 15: DP-SGD, FedAvg, WEAT and integrated gradients, against independent computations."""
+
+import math
+
+import numpy as np
+import pytest
+
+from solutions import responsible as rs
+from solutions.optimizers import logreg_loss_and_grad
+from solutions.welcome import numerical_gradient
+
+rng = np.random.default_rng(15)
+
+
+def test_per_example_grads_match_torch_vmap_of_grad():
+    torch = pytest.importorskip("torch")
+    from torch.func import grad, vmap
+
+    x, dout = rng.normal(size=(5, 3, 4)), rng.normal(size=(5, 3, 2))
+    W, b = torch.tensor(rng.normal(size=(4, 2))), torch.tensor(rng.normal(size=2))
+
+    def one_example(W, b, x, dout):                   # the loss whose gradient is x^T dout
+        return ((x @ W + b) * dout).sum()
+
+    dW, db = vmap(grad(one_example, argnums=(0, 1)), in_dims=(None, None, 0, 0))(
+        W, b, torch.tensor(x), torch.tensor(dout))
+    ours = rs.per_example_linear_grads(x, dout)
+    np.testing.assert_allclose(ours[0], dW.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours[1], db.numpy(), atol=1e-12)
+
+
+def test_softmax_regression_per_example_grads_sum_to_n_times_the_batch_gradient():
+    X, y = rng.normal(size=(30, 5)), rng.integers(0, 3, size=30)
+    params = {"W": rng.normal(size=(5, 3)), "b": rng.normal(size=3)}
+    per_example = rs.softmax_regression_per_example_grads(params, X, y)
+    _, dW, db = logreg_loss_and_grad(params["W"], params["b"], X, y)
+    np.testing.assert_allclose(per_example["W"].sum(axis=0), 30 * dW, atol=1e-12)
+    np.testing.assert_allclose(per_example["b"].sum(axis=0), 30 * db, atol=1e-12)
+
+
+def test_clipping_bounds_every_example_and_keeps_directions():
+    grads = {"W": rng.normal(size=(20, 4, 3)) * rng.uniform(0.01, 1, size=(20, 1, 1)),
+             "b": 0.01 * rng.normal(size=(20, 3))}
+    clipped = rs.clip_per_example(grads, 1.0)
+
+    def norms(g):
+        return np.sqrt(sum(np.sum(v.reshape(20, -1) ** 2, axis=1) for v in g.values()))
+
+    before, after = norms(grads), norms(clipped)
+    assert np.all(after <= 1.0 + 1e-9)
+    small = before < 1.0
+    assert small.any() and (~small).any()
+    np.testing.assert_allclose(after[small], before[small], rtol=1e-5)   # (the 1e-6 in the factor)
+    factor = after / before                             # each example scaled as a whole
+    for name, g in grads.items():
+        np.testing.assert_allclose(clipped[name], g * factor.reshape((20,) + (1,) * (g.ndim - 1)),
+                                   rtol=1e-12)
+
+
+def test_dp_noise_has_the_promised_standard_deviation():
+    N, C, sigma = 10, 0.5, 2.0
+    zeros = {"w": np.zeros((N, 4000))}
+    draws = rs.dp_noisy_mean(zeros, C, sigma, {"w": rng.normal(size=4000)})["w"]
+    assert abs(np.std(draws) / (sigma * C / N) - 1) < 0.05
+
+
+@pytest.mark.parametrize("sigma,steps", [(1.0, 1), (2.0, 50), (10.0, 200), (50.0, 200)])
+def test_rdp_epsilon_is_the_closed_form_minimum(sigma, steps):
+    # min over alpha of  T alpha / (2 sigma^2) + L / (alpha - 1)  =  T / (2 sigma^2) + sqrt(2 T L) / sigma
+    L = math.log(1e5)
+    expected = steps / (2 * sigma ** 2) + math.sqrt(2 * steps * L) / sigma
+    assert abs(rs.rdp_epsilon(sigma, steps, 1e-5) - expected) < 1e-3 * expected
+    assert rs.rdp_epsilon(0.0, steps, 1e-5) == math.inf
+
+
+def test_fedavg_with_one_local_step_is_gradient_descent_on_all_the_data():
+    clients = [(rng.normal(size=(n, 4)), rng.integers(0, 3, size=n)) for n in (5, 17, 9)]
+    start = {"W": rng.normal(size=(4, 3)), "b": rng.normal(size=3)}
+    saved = {k: v.copy() for k, v in start.items()}
+    new = rs.federated_averaging(start, clients, 1, 0.3, rs.softmax_regression_loss_and_grads)
+    X = np.concatenate([c[0] for c in clients])
+    y = np.concatenate([c[1] for c in clients])
+    _, grads = rs.softmax_regression_loss_and_grads(start, X, y)
+    for k in start:
+        np.testing.assert_allclose(new[k], start[k] - 0.3 * grads[k], atol=1e-12)
+        np.testing.assert_array_equal(start[k], saved[k])               # the input is not modified
+    many = rs.federated_averaging(start, clients, 5, 0.3, rs.softmax_regression_loss_and_grads)
+    assert max(np.abs(many[k] - new[k]).max() for k in start) > 1e-3
+
+
+def test_weat_is_antisymmetric_and_ignores_lengths():
+    X, Y, A, B = (rng.normal(size=(6, 5)) for _ in range(4))
+    d = rs.weat_effect_size(X, Y, A, B)
+    assert abs(rs.weat_effect_size(Y, X, A, B) + d) < 1e-12
+    assert abs(rs.weat_effect_size(X, Y, B, A) + d) < 1e-12
+    lengths = rng.uniform(0.1, 10, size=(6, 1))
+    assert abs(rs.weat_effect_size(X * lengths, Y, A * 3.0, B) - d) < 1e-12
+    direction = rng.normal(size=5)
+    strong = rs.weat_effect_size(direction + 0.1 * X, -direction + 0.1 * Y,
+                                 direction + 0.1 * A, -direction + 0.1 * B)
+    assert strong > 1.5
+
+
+def test_integrated_gradients_are_complete_and_exact_for_a_linear_model():
+    w = rng.normal(size=7)
+    x, baseline = rng.normal(size=7), rng.normal(size=7)
+    np.testing.assert_allclose(rs.integrated_gradients(lambda z: w, x, baseline, steps=3),
+                               (x - baseline) * w, atol=1e-12)
+    X = rng.uniform(0, 1, size=(200, 6))
+    y = (X[:, 0] + X[:, 1] > 1).astype(np.int64)
+    mlp = rs.train_mlp(X, y, hidden=8, steps=100)
+    point, zero = X[:1], np.zeros((1, 6))
+    ig = rs.integrated_gradients(lambda z: rs.mlp_input_gradient(mlp, z, 1), point, zero, steps=400)
+    gap = rs.mlp_forward(mlp, point)[0, 1] - rs.mlp_forward(mlp, zero)[0, 1]
+    assert abs(ig.sum() - gap) < 1e-3 * max(1.0, abs(gap))
+
+
+def test_mlp_input_gradient_matches_central_differences():
+    mlp = rs.train_mlp(rng.uniform(size=(50, 5)), rng.integers(0, 3, size=50), hidden=6, steps=20)
+    x = rng.uniform(size=(1, 5))
+    numeric = numerical_gradient(lambda v: float(rs.mlp_forward(mlp, v)[0, 2]), x.copy())
+    np.testing.assert_allclose(rs.mlp_input_gradient(mlp, x, 2), numeric, atol=1e-7)
