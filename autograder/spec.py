@@ -80,6 +80,24 @@ def call(obj, case):
     return obj(*case.args.values(), **case.kwargs)
 
 
+def named_results(result, names):
+    """A function's tuple result as a dict by name, so that the feedback names the part that is off.
+
+    Anything but a tuple or list of ``len(names)`` values comes back under one key
+    that says what was expected, e.g. ``"the result (indices, scores)"``.
+    """
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        return {f"the result ({', '.join(names)})": result}
+    return dict(zip(names, result))
+
+
+def returns(*names):
+    """The default driver for a function that returns a tuple: its parts named (``named_results``)."""
+    def run(obj, case):
+        return named_results(call(obj, case), names)
+    return run
+
+
 def backward_driver(reference_forward):
     """Driver for ``backward(dout, cache)`` exercises.
 

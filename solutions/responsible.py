@@ -15,7 +15,8 @@ import math
 
 import numpy as np
 
-from solutions.losses import cross_entropy, cross_entropy_grad, softmax   # lesson 01
+from solutions.losses import cross_entropy_grad, softmax                  # lesson 01
+from solutions.optimizers import Adam, logreg_loss_and_grad              # lesson 02
 
 # --------------------------------------------------------------------------- DP-SGD
 
@@ -214,10 +215,9 @@ def rdp_epsilon(noise_multiplier, steps, delta):
 
 
 def softmax_regression_loss_and_grads(params, X, y):
-    """Lesson 02's softmax regression as ``loss_and_grads(params, X, y)``: params "W" (D, C), "b" (C,)."""
-    logits = X @ params["W"] + params["b"]
-    dlogits = cross_entropy_grad(logits, y)
-    return cross_entropy(logits, y), {"W": X.T @ dlogits, "b": dlogits.sum(axis=0)}
+    """Lesson 02's ``logreg_loss_and_grad`` as ``loss_and_grads(params, X, y)``: params "W" (D, C), "b" (C,)."""
+    loss, dW, db = logreg_loss_and_grad(params["W"], params["b"], X, y)
+    return loss, {"W": dW, "b": db}
 
 
 def softmax_regression_per_example_grads(params, X, y):
@@ -243,7 +243,6 @@ def mlp_input_gradient(params, X, target):
 
 def train_mlp(X, y, hidden=32, steps=300, lr=0.01, seed=0):
     """A two-layer MLP trained full-batch with Adam (lesson 02) on (X, y): its params dict."""
-    from solutions.optimizers import Adam
     rng = np.random.default_rng(seed)
     D, C = X.shape[1], int(y.max()) + 1
     params = {"W1": rng.normal(0, math.sqrt(2 / D), (D, hidden)), "b1": np.zeros(hidden),

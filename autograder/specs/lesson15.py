@@ -10,18 +10,9 @@ import numpy as np
 from solutions import responsible
 
 from ..compare import FLOAT32
-from ..spec import Case, Exercise, Lesson, Mistake
+from ..spec import Case, Exercise, Lesson, Mistake, returns
 
 # --------------------------------------------------------------------------- per_example_linear_grads
-
-
-def run_pair(what):
-    def run(fn, case):
-        result = fn(*case.args.values())
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            return {f"the result {what}": result}
-        return dict(zip(what.strip("()").split(", "), result))
-    return run
 
 
 def _linear_cases(rng):
@@ -53,7 +44,7 @@ per_example_linear_grads = Exercise(
     id="15.per_example_linear_grads", symbol="per_example_linear_grads", points=2,
     title="a linear layer's gradient, one per example",
     reference=responsible.per_example_linear_grads, cases=_linear_cases,
-    run=run_pair("(dW, db)"), tolerance=FLOAT32,
+    run=returns("dW", "db"), tolerance=FLOAT32,
     mistakes=[
         Mistake("transposed",
                 "dW[n] has the weight's shape (D_in, D_out): x[n]^T dout[n], "

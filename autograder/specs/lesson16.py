@@ -10,7 +10,7 @@ import numpy as np
 
 from solutions import classic
 
-from ..spec import Case, Exercise, Lesson, Mistake
+from ..spec import Case, Exercise, Lesson, Mistake, named_results, returns
 
 # --------------------------------------------------------------------------- entropy
 
@@ -103,13 +103,6 @@ information_gain = Exercise(
 # --------------------------------------------------------------------------- best_split
 
 
-def run_split(fn, case):
-    result = fn(case.args["X"], case.args["y"])
-    if not isinstance(result, (tuple, list)) or len(result) != 3:
-        return {"the result (feature, threshold, gain)": result}
-    return {"feature": result[0], "threshold": result[1], "gain": result[2]}
-
-
 def _split_cases(rng):
     def case(name, X, y):
         return Case(name, {"X": np.asarray(X, dtype=float), "y": np.asarray(y, dtype=np.int64)})
@@ -149,7 +142,7 @@ def _split_mistake(**parts):
 best_split = Exercise(
     id="16.best_split", symbol="best_split", points=2,
     title="the split with the largest information gain",
-    reference=classic.best_split, cases=_split_cases, run=run_split,
+    reference=classic.best_split, cases=_split_cases, run=returns("feature", "threshold", "gain"),
     requires=("16.entropy", "16.information_gain"),
     mistakes=[
         Mistake("thresholds at the data values",
@@ -387,9 +380,7 @@ def transitions_from_rows(rows):
 def run_turing(fn, case):
     result = fn(transitions_from_rows(case.data["rows"]), case.args["tape"], case.args["start"],
                 set(case.data["halting"]), **case.kwargs)
-    if not isinstance(result, (tuple, list)) or len(result) != 3:
-        return {"the result (state, tape, steps)": result}
-    return {"state": result[0], "tape": result[1], "steps": result[2]}
+    return named_results(result, ("state", "tape", "steps"))
 
 
 def _turing_cases(rng):
