@@ -257,6 +257,7 @@ def _data_parallel_worker(rank, world_size, mode, job):
         # Leave together: a process that tears its connections down while another still uses
         # them can make gloo abort ("terminate called without an active exception").
         dist.barrier()
+        open(f"{job['folder']}/rank{rank}.done", "w").close()      # every collective is over
     finally:
         dist.destroy_process_group()
 
@@ -282,6 +283,7 @@ def data_parallel_run(config, batches, world_size, mode, seed=0, lr=0.1):
     Returns:
         dict name -> torch tensor: worker 0's ``TorchBert`` weights after the last step.
     """
+    import os
     import tempfile
 
     import torch
@@ -291,8 +293,15 @@ def data_parallel_run(config, batches, world_size, mode, seed=0, lr=0.1):
         raise ValueError(f"mode={mode!r}: use 'manual' or 'ddp'")
     with tempfile.TemporaryDirectory() as folder:
         job = {"config": config, "batches": batches, "seed": seed, "lr": lr, "folder": folder}
-        mp.start_processes(_data_parallel_worker, args=(world_size, mode, job), nprocs=world_size,
-                           join=True, start_method="spawn")
+        try:
+            mp.start_processes(_data_parallel_worker, args=(world_size, mode, job),
+                               nprocs=world_size, join=True, start_method="spawn")
+        except mp.ProcessExitedException:
+            # Even so, gloo now and then aborts a process as it shuts down (once in about 50
+            # runs on a busy 2-core machine). When every worker got past its last collective,
+            # the training is over and rank 0's weights are saved: only the exit failed.
+            if not all(os.path.exists(f"{folder}/rank{r}.done") for r in range(world_size)):
+                raise
         return torch.load(f"{folder}/rank0.pt")
 
 
