@@ -73,6 +73,46 @@ def test_rdp_epsilon_is_the_closed_form_minimum(sigma, steps):
     assert rs.rdp_epsilon(0.0, steps, 1e-5) == math.inf
 
 
+@pytest.mark.parametrize("q,sigma,alpha", [(0.01, 1.1, 2), (0.05, 1.0, 8), (0.3, 0.8, 5),
+                                           (0.1, 2.0, 16), (0.02, 4.0, 32)])
+def test_sampled_gaussian_rdp_is_its_definition_integrated(q, sigma, alpha):
+    # The step's cost is log E_{z ~ N(0, s^2)} [(1 - q + q exp((2z - 1) / (2 s^2)))^alpha] / (alpha - 1):
+    # the Renyi divergence of the mixture (1 - q) N(0, s^2) + q N(1, s^2) from N(0, s^2).
+    from scipy import integrate
+
+    def integrand(z):
+        mixture_ratio = (1 - q) + q * math.exp((2 * z - 1) / (2 * sigma ** 2))
+        return math.exp(-z * z / (2 * sigma ** 2) + alpha * math.log(mixture_ratio)) \
+            / math.sqrt(2 * math.pi * sigma ** 2)
+
+    moment, _ = integrate.quad(integrand, -20 * sigma, 20 * sigma + alpha, epsabs=0,
+                               epsrel=1e-12, limit=1000)
+    expected = math.log(moment) / (alpha - 1)
+    got = rs.sampled_gaussian_rdp(q, sigma, alpha)
+    assert abs(got - expected) < 1e-8 * expected, (q, sigma, alpha, got, expected)
+
+
+def test_sampled_gaussian_rdp_at_the_ends_and_in_between():
+    assert rs.sampled_gaussian_rdp(1.0, 3.0, 7) == 7 / (2 * 3.0 ** 2)
+    assert rs.sampled_gaussian_rdp(0.0, 3.0, 7) == 0.0
+    costs = [rs.sampled_gaussian_rdp(q, 2.0, 10) for q in (0.001, 0.01, 0.1, 0.5, 0.999)]
+    assert all(a < b for a, b in zip(costs, costs[1:]))            # more sampling, more cost
+    assert costs[-1] < 10 / (2 * 2.0 ** 2)
+    assert math.isfinite(rs.sampled_gaussian_rdp(0.01, 0.5, 1024))  # no overflow at high orders
+
+
+def test_poisson_sampling_spends_less_privacy_and_noise_multiplier_for_inverts_it():
+    full, sampled = rs.rdp_epsilon(5.0, 200, 1e-5), rs.rdp_epsilon(5.0, 200, 1e-5, sample_rate=0.05)
+    assert sampled < full / 10
+    assert rs.rdp_epsilon(0.0, 200, 1e-5, sample_rate=0.05) == math.inf
+    for q in (1.0, 0.05):
+        sigma = rs.noise_multiplier_for(1.0, 200, 1e-5, sample_rate=q)
+        assert rs.rdp_epsilon(sigma, 200, 1e-5, sample_rate=q) <= 1.0
+        assert rs.rdp_epsilon(sigma / 1.002, 200, 1e-5, sample_rate=q) > 1.0
+    with pytest.raises(ValueError, match="out of reach"):
+        rs.noise_multiplier_for(1e-6, 200, 1e-5)
+
+
 def test_fedavg_with_one_local_step_is_gradient_descent_on_all_the_data():
     clients = [(rng.normal(size=(n, 4)), rng.integers(0, 3, size=n)) for n in (5, 17, 9)]
     start = {"W": rng.normal(size=(4, 3)), "b": rng.normal(size=3)}
