@@ -1,0 +1,90 @@
+"""Lesson 17: LoRA, against central differences, PyTorch's autograd and the unadapted model."""
+
+import numpy as np
+import pytest
+
+from solutions import lora
+from solutions.bert import BertConfig, count_parameters, init_bert
+from solutions.welcome import numerical_gradient
+
+rng = np.random.default_rng(17)
+
+
+def _tiny_bert(num_labels=3):
+    config = BertConfig(vocab_size=23, hidden_size=8, num_layers=2, num_heads=2,
+                        intermediate_size=12, max_position_embeddings=10, dropout=0.0)
+    params = {k: v.astype(np.float64) for k, v in init_bert(config, np.random.default_rng(0)).items()}
+    params.update({k: v.astype(np.float64) for k, v in
+                   lora.init_head(config.hidden_size, num_labels, np.random.default_rng(1)).items()})
+    params["head.W"] *= 50                        # a head big enough for gradients to matter
+    batch = {"input_ids": rng.integers(5, 23, size=(3, 6)),
+             "attention_mask": np.array([[1] * 6, [1] * 4 + [0] * 2, [1] * 2 + [0] * 4]),
+             "labels": np.array([0, 2, 1])}
+    return config, params, batch
+
+
+def test_lora_layer_matches_torch_autograd():
+    torch = pytest.importorskip("torch")
+    x, W, b = rng.normal(size=(2, 5, 6)), rng.normal(size=(6, 4)), rng.normal(size=4)
+    A, B, dout = rng.normal(size=(6, 3)), rng.normal(size=(3, 4)), rng.normal(size=(2, 5, 4))
+    out, cache = lora.lora_forward(x, W, b, A, B, 0.5)
+    dx, dA, dB = lora.lora_backward(dout, cache)
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in {"x": x, "A": A, "B": B}.items()}
+    out_t = t["x"] @ torch.tensor(W) + torch.tensor(b) + 0.5 * t["x"] @ t["A"] @ t["B"]
+    (out_t * torch.tensor(dout)).sum().backward()
+    assert np.allclose(out, out_t.detach().numpy(), atol=1e-12)
+    for name, mine in {"x": dx, "A": dA, "B": dB}.items():
+        assert np.allclose(mine, t[name].grad.numpy(), atol=1e-10), name
+
+
+def test_merged_layer_equals_the_adapted_layer_and_b_zero_is_the_original():
+    x, W, b = rng.normal(size=(7, 6)), rng.normal(size=(6, 5)), rng.normal(size=5)
+    A, B = rng.normal(size=(6, 2)), rng.normal(size=(2, 5))
+    out, _ = lora.lora_forward(x, W, b, A, B, 2.0)
+    assert np.allclose(out, x @ lora.merge_lora(W, A, B, 2.0) + b)
+    assert np.array_equal(lora.lora_forward(x, W, b, A, np.zeros_like(B), 2.0)[0], x @ W + b)
+
+
+def test_parameter_count_is_the_size_of_the_adapters_init_lora_makes():
+    config = BertConfig(vocab_size=50, hidden_size=16, num_layers=3, num_heads=2,
+                        intermediate_size=40, max_position_embeddings=8)
+    params = init_bert(config, np.random.default_rng(0))
+    for targets in [("Wq", "Wv"), ("Wq", "Wk", "Wv", "Wo", "W1", "W2")]:
+        adapters = lora.init_lora(params, config, 4, targets)
+        assert sum(a.size for a in adapters.values()) == lora.lora_parameter_count(config, 4, targets)
+        assert all(not adapters[k].any() for k in adapters if k.endswith(".B"))
+    assert lora.lora_parameter_count(config, 4) < count_parameters(config) / 10
+
+
+def test_pooled_classifier_gradients_match_central_differences():
+    config, params, batch = _tiny_bert()
+    _, grads, _ = lora.pooled_classifier_loss_and_grads(params, config, batch)
+    assert set(grads) == set(params)
+    for name in ["head.W", "head.b", "layers.1.Wv", "layers.0.ln1_gamma", "embeddings.position"]:
+        def loss(value, name=name):
+            return lora.pooled_classifier_loss_and_grads({**params, name: value}, config, batch,
+                                                         compute_grads=False)[0]
+        expected = numerical_gradient(loss, params[name])
+        assert np.abs(grads[name] - expected).max() < 1e-6 * max(1, np.abs(expected).max()), name
+    assert np.abs(grads["embeddings.position"]).max() > 1e-4       # the check had something to see
+
+
+def test_lora_loss_and_grads_match_central_differences_through_a_bert():
+    config, params, batch = _tiny_bert()
+    adapters = {k: v.astype(np.float64) for k, v in
+                lora.init_lora(params, config, 2, ("Wq", "W2"), np.random.default_rng(3)).items()}
+    for k in adapters:                                 # B = 0 would hide a wrong dA
+        adapters[k] = adapters[k] + rng.normal(scale=0.3, size=adapters[k].shape)
+
+    def loss_fn(p, b):
+        return lora.pooled_classifier_loss_and_grads(p, config, b)[:2]
+
+    loss, grads = lora.lora_loss_and_grads(params, adapters, 1.5, loss_fn, batch)
+    assert "layers.0.Wq" not in grads and "layers.1.W2" not in grads and "head.W" in grads
+    for key in ["layers.0.Wq.A", "layers.1.W2.B", "layers.1.Wq.B"]:
+        def f(value, key=key):
+            return lora.pooled_classifier_loss_and_grads(
+                lora.merged_params(params, {**adapters, key: value}, 1.5), config, batch,
+                compute_grads=False)[0]
+        expected = numerical_gradient(f, adapters[key])
+        assert np.abs(grads[key] - expected).max() < 1e-6 * max(1, np.abs(expected).max()), key
