@@ -19,6 +19,7 @@ import numpy as np
 
 from solutions.bert import bert_backward, bert_forward                  # lesson 07
 from solutions.losses import cross_entropy, cross_entropy_grad          # lesson 01
+from solutions.optimizers import AdamW                                  # lesson 02
 from solutions.sentence_embeddings import mean_pool, tokenize_batch     # lesson 13
 
 # Where LoRA goes by default: the query and value projections, as in the paper.
@@ -248,6 +249,23 @@ def sentence_batches(sentences, labels, vocab, batch_size, rng):
         chosen = order[start:start + batch_size]
         ids, mask = tokenize_batch([sentences[i] for i in chosen], vocab)
         yield {"input_ids": ids, "attention_mask": mask, "labels": labels[chosen]}
+
+
+def finetune(trainable, loss_and_grads, sentences, labels, vocab, epochs, lr, batch_size=32, seed=0):
+    """Train the arrays of ``trainable`` in place with AdamW (no weight decay); the loss of every step.
+
+    ``loss_and_grads(batch) -> (loss, grads)`` must give a gradient for every key of
+    ``trainable`` (``lora_loss_and_grads`` does, for the adapters and the head).
+    """
+    names = list(trainable)
+    optimizer = AdamW([trainable[name] for name in names], lr=lr, weight_decay=0.0)
+    order_rng, losses = np.random.default_rng(seed), []
+    for _ in range(epochs):
+        for batch in sentence_batches(sentences, labels, vocab, batch_size, order_rng):
+            loss, grads = loss_and_grads(batch)
+            optimizer.step([grads[name] for name in names])
+            losses.append(loss)
+    return losses
 
 
 def predict(params, config, vocab, sentences, batch_size=256):

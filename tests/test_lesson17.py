@@ -88,3 +88,24 @@ def test_lora_loss_and_grads_match_central_differences_through_a_bert():
                 compute_grads=False)[0]
         expected = numerical_gradient(f, adapters[key])
         assert np.abs(grads[key] - expected).max() < 1e-6 * max(1, np.abs(expected).max()), key
+
+
+def test_the_sweep_script_prints_a_row_per_setting(capsys, monkeypatch):
+    import importlib.util
+    from conftest import ROOT
+    from solutions.data import MissingSource
+    from solutions.sentence_embeddings import load_minilm_bert
+    try:
+        load_minilm_bert()
+    except MissingSource as err:
+        pytest.skip(str(err))
+    spec = importlib.util.spec_from_file_location("lora_sweep", ROOT / "scripts" / "lora_sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    assert sweep.main(["--quick"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [(row[0], row[1], row[2]) for row in rows] == [("Wq,", "Wv", "1"), ("Wq,", "Wv", "2")]
+    for row in rows:
+        trained, accuracies = int(row[3].replace(",", "")), [float(v) for v in row[4:8]]
+        assert trained == 2 * 6 * int(row[2]) * (384 + 384) + 384 * 2 + 2
+        assert all(0 <= a <= 1 for a in accuracies)
