@@ -109,3 +109,55 @@ def test_the_sweep_script_prints_a_row_per_setting(capsys, monkeypatch):
         trained, accuracies = int(row[3].replace(",", "")), [float(v) for v in row[4:8]]
         assert trained == 2 * 6 * int(row[2]) * (384 + 384) + 384 * 2 + 2
         assert all(0 <= a <= 1 for a in accuracies)
+
+
+def test_torch_lora_in_the_forward_pass_equals_the_numpy_merged_route():
+    torch = pytest.importorskip("torch")
+    from solutions.torch_bert import TorchBert
+    from solutions.torch_lora import MeanPoolClassifier, add_lora, load_adapters
+    config, params, batch = _tiny_bert(num_labels=3)
+    adapters = {k: v.astype(np.float64) + rng.normal(scale=0.3, size=v.shape)
+                for k, v in lora.init_lora(params, config, 2, ("Wq", "Wv", "W1"),
+                                           np.random.default_rng(4)).items()}
+    encoder = {k: v for k, v in params.items() if not k.startswith("head.")}
+    head = {k: params[k] for k in ("head.W", "head.b")}
+    model = MeanPoolClassifier(TorchBert.from_numpy(encoder, config).double(), 3).double()
+    trainable = add_lora(model, 2, 3.0, ("Wq", "Wv", "W1"))
+    load_adapters(model, adapters, head)
+    assert set(trainable) == {f"bert.layers.{i}.{m}.{p}" for i in range(2)
+                              for m in ("query", "value", "ff1") for p in "AB"} | {"head.weight",
+                                                                                  "head.bias"}
+    tensors = {k: torch.as_tensor(v) for k, v in batch.items()}
+    loss = model.loss(tensors)
+    loss.backward()
+    assert all(p.grad is None for n, p in model.named_parameters() if n not in trainable)
+
+    def loss_fn(p, b):
+        return lora.pooled_classifier_loss_and_grads(p, config, b)[:2]
+
+    numpy_loss, grads = lora.lora_loss_and_grads(params, adapters, 1.5, loss_fn, batch)
+    assert abs(loss.item() - numpy_loss) < 1e-12
+    layer_names = {"Wq": "query", "Wv": "value", "W1": "ff1"}
+    for key, value in adapters.items():
+        _, i, target, part = key.split(".")
+        torch_grad = trainable[f"bert.layers.{i}.{layer_names[target]}.{part}"].grad.numpy()
+        assert np.allclose(torch_grad, grads[key], rtol=1e-9, atol=1e-12), key
+    assert np.allclose(trainable["head.weight"].grad.numpy().T, grads["head.W"], atol=1e-12)
+
+
+def test_torch_lora_linear_freezes_its_layer_and_computes_lora_forward():
+    torch = pytest.importorskip("torch")
+    from solutions.torch_lora import LoRALinear
+    base = torch.nn.Linear(6, 4).double()
+    layer = LoRALinear(base, rank=3, alpha=6.0, generator=torch.Generator().manual_seed(0))
+    assert [n for n, p in layer.named_parameters() if p.requires_grad] == ["A", "B"]
+    assert not layer.B.detach().any()
+    with torch.no_grad():
+        layer.B.normal_()
+    x = rng.normal(size=(5, 6))
+    out, _ = lora.lora_forward(x, base.weight.detach().numpy().T, base.bias.detach().numpy(),
+                               layer.A.detach().numpy(), layer.B.detach().numpy(), 2.0)
+    assert np.allclose(layer(torch.as_tensor(x)).detach().numpy(), out, atol=1e-12)
+    merged = lora.merge_lora(base.weight.detach().numpy().T, layer.A.detach().numpy(),
+                             layer.B.detach().numpy(), 2.0)
+    assert np.allclose(layer.merged_weight().detach().numpy().T, merged, atol=1e-12)
