@@ -343,12 +343,19 @@ def grade_class(students, lessons, out_dir, *, jobs=None, timeout=None, on="cpu"
     try:
         futures = [pool.submit(_grade_in_a_process, s, job, out_dir, limit, processes, command)
                    for s in todo]
-        for future in concurrent.futures.as_completed(futures):
-            outcome = future.result()
-            outcomes[outcome.student.name] = outcome
-            done += 1
-            if progress:
-                progress(outcome, done, len(students))
+        pending = set(futures)
+        while pending:
+            # Short waits, not as_completed's endless one: the kernel may hand a Ctrl-C to one
+            # of the pool's threads, and Python only raises it when the main thread comes back
+            # from waiting. An endless wait would then last until a student finished.
+            finished, pending = concurrent.futures.wait(
+                pending, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                outcome = future.result()
+                outcomes[outcome.student.name] = outcome
+                done += 1
+                if progress:
+                    progress(outcome, done, len(students))
     except BaseException:                  # Ctrl-C: stop every grading process, keep what is saved
         for future in futures:
             future.cancel()
