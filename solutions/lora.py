@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from solutions.bert import bert_backward, bert_forward                  # lesson 07
+from solutions.bert import _all_grads, bert_backward, bert_forward      # lesson 07
 from solutions.losses import cross_entropy, cross_entropy_grad          # lesson 01
 from solutions.optimizers import AdamW                                  # lesson 02
 from solutions.sentence_embeddings import mean_pool, tokenize_batch     # lesson 13
@@ -234,11 +234,8 @@ def pooled_classifier_loss_and_grads(params, config, batch, compute_grads=True):
     dpooled = dlogits @ params["head.W"].T
     weights = mask[..., None].astype(hidden.dtype) / np.maximum(mask.sum(axis=1), 1)[:, None, None]
     encoder_grads = bert_backward(dpooled[:, None, :] * weights, cache)
-    grads = {key: np.zeros_like(value) for key, value in params.items()}
-    grads.update(encoder_grads)
-    grads["head.W"] = pooled.T @ dlogits
-    grads["head.b"] = dlogits.sum(axis=0)
-    return loss, grads, logits
+    head_grads = {"head.W": pooled.T @ dlogits, "head.b": dlogits.sum(axis=0)}
+    return loss, _all_grads(params, encoder_grads, head_grads), logits     # zeros for the pooler
 
 
 def sentence_batches(sentences, labels, vocab, batch_size, rng):

@@ -129,8 +129,9 @@ def _weight_grad_cases(rng):
 def _weight_grad_expected(case):
     """Central differences of sum(dW * (W + scale * A @ B)) with respect to A and B."""
     dW, A, B, scale = case.args["dW"], case.args["A"], case.args["B"], case.args["scale"]
-    dA = numerical_gradient(lambda a: np.sum(dW * lora.merge_lora(0 * dW, a, B, scale)), A)
-    dB = numerical_gradient(lambda b: np.sum(dW * lora.merge_lora(0 * dW, A, b, scale)), B)
+    W = np.zeros_like(dW)                  # W is a constant: it does not change the gradients
+    dA = numerical_gradient(lambda a: np.sum(dW * lora.merge_lora(W, a, B, scale)), A)
+    dB = numerical_gradient(lambda b: np.sum(dW * lora.merge_lora(W, A, b, scale)), B)
     return {"dA": dA, "dB": dB}
 
 
