@@ -219,9 +219,12 @@ def test_ctrl_c_stops_every_process_and_keeps_what_was_graded(tmp_path, solved_d
     with_cells(solved_dir / "00_welcome.ipynb", {"00.standardize_columns": hang},
                sub / "b_hangs.ipynb")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # Ctrl-C as in a terminal, even where these tests run as a background job: a shell starts
+    # those with SIGINT ignored, and Python then keeps ignoring it (as it should).
     proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade-class", str(sub), "00",
                              "--out", str(tmp_path / "out"), "--jobs", "1", "--timeout", "120"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not pid_file.exists() or not pid_file.read_text():
         assert time.monotonic() < deadline and proc.poll() is None
