@@ -101,8 +101,9 @@ lora_backward = Exercise(
                 "+ scale * (dout @ B.T) @ A.T",
                 _backward_mistake(dx="d2 @ W.T")),
         Mistake("the scale left out",
-                "the adapter's output is scaled, so both of its gradients are too: dB = scale * "
-                "h.T @ dout and dA = x.T @ (scale * dout @ B.T)",
+                "the adapter's output is scaled, so everything that flows through it is too: "
+                "dh = scale * dout @ B.T (which feeds dA = x.T @ dh and dx) and dB = scale * "
+                "h.T @ dout",
                 _backward_mistake(dh="d2 @ B.T", dB="h2.T @ d2")),
         Mistake("dB from x instead of h",
                 "B multiplies h = x @ A (..., r), so dB = scale * h.T @ dout has B's shape "
