@@ -208,6 +208,12 @@ def init_head(hidden_size, num_labels, rng, dtype=np.float32):
             "head.b": np.zeros(num_labels, dtype=dtype)}
 
 
+def pooled_classifier_logits(params, config, input_ids, attention_mask):
+    """The classifier's logits (B, C): ``mean_pool(bert_forward(...)) @ head.W + head.b``."""
+    hidden, _ = bert_forward(params, config, input_ids, None, attention_mask)
+    return mean_pool(hidden, attention_mask) @ params["head.W"] + params["head.b"]
+
+
 def pooled_classifier_loss_and_grads(params, config, batch, compute_grads=True):
     """Sentence classification on the mean of the hidden states (lesson 13's pooling).
 
@@ -270,7 +276,5 @@ def predict(params, config, vocab, sentences, batch_size=256):
     predictions = []
     for start in range(0, len(sentences), batch_size):
         ids, mask = tokenize_batch(sentences[start:start + batch_size], vocab)
-        batch = {"input_ids": ids, "attention_mask": mask, "labels": np.zeros(len(ids), int)}
-        predictions.append(pooled_classifier_loss_and_grads(params, config, batch, False)[2]
-                           .argmax(axis=-1))
+        predictions.append(pooled_classifier_logits(params, config, ids, mask).argmax(axis=-1))
     return np.concatenate(predictions)

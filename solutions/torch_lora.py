@@ -15,9 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Our weight names (lesson 06) -> the attribute of lesson 12's EncoderLayer.
-TORCH_LAYER_NAMES = {"Wq": "query", "Wk": "key", "Wv": "value", "Wo": "out", "W1": "ff1",
-                     "W2": "ff2"}
+from solutions.torch_bert import torch_names                            # lesson 12
 
 
 class LoRALinear(nn.Module):
@@ -67,20 +65,27 @@ def add_lora(classifier, rank, alpha, targets=("Wq", "Wv"), seed=0):
     The head stays trainable. Returns the trainable parameters, by name, for the optimizer.
     """
     generator = torch.Generator().manual_seed(seed)
-    classifier.bert.requires_grad_(False)
-    for layer in classifier.bert.layers:
+    bert = classifier.bert
+    bert.requires_grad_(False)
+    for i in range(bert.config.num_layers):
         for target in targets:
-            name = TORCH_LAYER_NAMES[target]
-            setattr(layer, name, LoRALinear(getattr(layer, name), rank, alpha, generator))
+            parent, attribute = _linear_of(bert, f"layers.{i}.{target}").rsplit(".", 1)
+            layer = bert.get_submodule(parent)
+            setattr(layer, attribute, LoRALinear(getattr(layer, attribute), rank, alpha, generator))
     return {name: p for name, p in classifier.named_parameters() if p.requires_grad}
+
+
+def _linear_of(bert, name):
+    """The ``TorchBert`` submodule that holds our weight ``name``: "layers.0.Wq" -> "layers.0.query"."""
+    return torch_names(bert.config)[name][0].rsplit(".", 1)[0]
 
 
 def load_adapters(classifier, adapters, head):
     """Copy lesson 17's NumPy adapters (``"layers.{i}.{target}.A"``/``".B"``) and head into it."""
     with torch.no_grad():
         for key, value in adapters.items():
-            _, i, target, part = key.split(".")
-            module = getattr(classifier.bert.layers[int(i)], TORCH_LAYER_NAMES[target])
+            name, part = key.rsplit(".", 1)
+            module = classifier.bert.get_submodule(_linear_of(classifier.bert, name))
             getattr(module, part).copy_(torch.as_tensor(value))
         classifier.head.weight.copy_(torch.as_tensor(head["head.W"]).T)
         classifier.head.bias.copy_(torch.as_tensor(head["head.b"]))
