@@ -408,8 +408,8 @@ class Trainer:
     ``loss_fn(params, config, batch, training, rng, compute_grads=True) -> (loss, grads,
     stats)``, ``mlm_loss_and_grads`` by default (``classification_loss_and_grads`` for
     fine-tuning). Its ``stats`` give the logged accuracy ("masked_accuracy" or
-    "accuracy") and the weight of a batch in an evaluation ("num_masked" or
-    "num_examples").
+    "accuracy") and the weight of a batch in an evaluation ("num_masked" for masked LM,
+    "num_predicted" for next-token prediction (lesson 18), or "num_examples").
 
     Randomness, all of it seeded by ``args.seed`` and all of it saved in checkpoints:
     the order of the examples (``epoch_batches`` with (seed, epoch): nothing to save),
@@ -533,15 +533,15 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
 
     def evaluate(self, eval_dataset=None):
-        """Loss, accuracy (and perplexity for masked LM) on a dataset, every batch weighted by its size.
+        """Loss, accuracy (and perplexity for a language model) on a dataset, every batch weighted by its size.
 
-        A batch weighs its number of predicted positions ("num_masked") for masked LM,
-        its number of examples otherwise; the result equals ``evaluate_mlm`` on the same
+        A batch weighs its number of predicted positions ("num_masked" for masked LM,
+        "num_predicted" for next-token prediction), its number of examples otherwise; the result equals ``evaluate_mlm`` on the same
         batches. The collator's generator is swapped for a fixed one meanwhile, so the
         masks are the same at every evaluation and training draws are not disturbed.
 
         Returns:
-            dict with "eval_loss", "eval_accuracy", "eval_perplexity" (masked LM only)
+            dict with "eval_loss", "eval_accuracy", "eval_perplexity" (language models only)
             and whatever ``compute_metrics`` returns, prefixed with "eval_".
         """
         dataset = self.eval_dataset if eval_dataset is None else eval_dataset
@@ -549,15 +549,16 @@ class Trainer:
         collator_rng = _rng_of(self.data_collator)
         if collator_rng is not None:
             self.data_collator.rng = np.random.default_rng([self.args.seed, 2])
-        total_loss, total_correct, total_weight, is_mlm = 0.0, 0.0, 0, False
+        total_loss, total_correct, total_weight, is_lm = 0.0, 0.0, 0, False
         all_logits, all_labels = [], []
         try:
             for start in range(0, len(dataset), size):
                 batch = self.data_collator(dataset[start:start + size])
                 loss, _, stats = self.loss_fn(self.params, self.config, batch, training=False,
                                               rng=None, compute_grads=False)
-                is_mlm = is_mlm or "num_masked" in stats
-                weight = stats.get("num_masked", stats.get("num_examples"))
+                lm_weight = stats.get("num_masked", stats.get("num_predicted"))
+                is_lm = is_lm or lm_weight is not None
+                weight = stats.get("num_examples") if lm_weight is None else lm_weight
                 accuracy = stats.get("masked_accuracy", stats.get("accuracy", 0.0))
                 total_loss += float(loss) * weight
                 total_correct += accuracy * weight
@@ -571,7 +572,7 @@ class Trainer:
         loss = total_loss / total_weight if total_weight else 0.0
         metrics = {"eval_loss": loss,
                    "eval_accuracy": total_correct / total_weight if total_weight else 0.0}
-        if is_mlm:
+        if is_lm:
             metrics["eval_perplexity"] = math.exp(loss)
         if self.compute_metrics is not None and all_logits:
             extra = self.compute_metrics(np.concatenate(all_logits), np.concatenate(all_labels))
