@@ -35,7 +35,8 @@ GRADIENT = Tolerance(rtol=1e-5, atol=1e-8)   # against a central-difference esti
 @dataclass
 class Difference:
     path: str                  # which output: "result", "result[1]", "result['loss']"
-    kind: str                  # "type", "length", "keys", "shape", "dtype", "nonfinite", "values"
+    kind: str                  # "type", "length", "keys", "shape", "dtype", "nonfinite",
+                               # "inf_placement" (infinities expected, elsewhere), "values"
     text: str
     expected: object = None
     got: object = None
@@ -157,11 +158,17 @@ def _compare_arrays(expected, got, tol, path):
         first = int(np.flatnonzero(bad)[0])
         n_nan = int(np.sum(np.isnan(g) & ~np.isnan(e)))
         n_inf = int(np.sum(np.isinf(g) & ~np.isinf(e)))
-        where = _index(first, e.shape)
+        where = f"first at {_index(first, e.shape) or 'the scalar'}: got {_fmt(g.flat[first])}, " \
+                f"expected {_fmt(e.flat[first])}"
+        if np.any(np.isinf(e)):          # infinities are part of the answer (masked entries, say)
+            n_finite = int(np.sum(np.isfinite(g) & np.isinf(e)))
+            return Difference(path, "inf_placement",
+                              f"{path}: the infinite entries are not where expected: {n_inf} Inf "
+                              f"where a finite value is expected, {n_finite} finite where Inf is "
+                              f"expected, {n_nan} NaN ({where})", expected, got)
         return Difference(path, "nonfinite",
                           f"{path}: {n_nan} NaN and {n_inf} Inf entries where the expected value "
-                          f"is finite (first at {where or 'the scalar'}: got {_fmt(g.flat[first])}, "
-                          f"expected {_fmt(e.flat[first])})", expected, got)
+                          f"is finite ({where})", expected, got)
     finite = np.isfinite(e)
     both_inf_differ = np.isinf(e) & (e != g)          # +Inf where -Inf is expected
     abs_err = np.where(finite, np.abs(g - e), 0.0)
@@ -223,6 +230,9 @@ def _generic_hint(diff):
     if diff.kind == "nonfinite":
         return "NaN or Inf appeared: an overflow in exp, a log of 0, or 0/0; look at this " \
                "case's inputs (huge values? zeros?)"
+    if diff.kind == "inf_placement":
+        return "this result holds -inf (or inf) on purpose, at the entries that are removed or " \
+               "masked: yours marks other entries; check which entries your code selects"
     if diff.kind == "values" and isinstance(exp, np.ndarray) and exp.dtype.kind == "f":
         e = exp.astype(np.float64).ravel()
         g = np.asarray(got, dtype=np.float64).ravel()

@@ -63,8 +63,10 @@ def gpt_forward(params, config, input_ids, attention_mask=None, training=False, 
     ``config.num_layers`` blocks of lesson 06's ``encoder_block_forward``, each
     with the mask ``causal_attention_mask(attention_mask)``, or
     ``causal_mask(T)`` when ``attention_mask`` is None, and, for a pre-LN model
-    (GPT-2's layout), the final LayerNorm. The arguments and the cache are
-    those of ``bert_forward``, so ``bert_backward`` is its backward pass.
+    (GPT-2's layout), the final LayerNorm. The arguments mean what
+    ``bert_forward``'s do (there is no ``token_type_ids``: every token type is
+    0), and the cache is ``bert_forward``'s, so ``bert_backward`` is its
+    backward pass.
 
     Args:
         params: the model's dict (``init_bert``'s names).
@@ -166,8 +168,11 @@ def sample_next_token(logits, u, temperature=1.0):
     ``softmax(logits / temperature)`` (a token whose logit is -inf gets 0), and
     the uniform number ``u`` picks the token by the inverse of the cumulative
     distribution: the first token whose cumulative probability exceeds ``u``.
-    The same ``u`` always gives the same token, which makes sampling
-    reproducible and testable. Temperature 0 is greedy decoding: the argmax.
+    Rounding can leave the last cumulative probability just below 1; compare
+    ``u`` times that last value, so that the index stays in range and a token
+    of probability 0 is never chosen. The same ``u`` always gives the same
+    token, which makes sampling reproducible and testable. Temperature 0 is
+    greedy decoding: the argmax.
 
     Args:
         logits: float array of shape (B, V), each row with at least one finite entry.
@@ -211,10 +216,12 @@ def top_k_filter(logits, k):
 def top_p_filter(logits, p):
     """Nucleus filtering: keep the most likely tokens until their probability reaches ``p``.
 
-    Sort each row's tokens from the most likely down (``softmax(logits)``). A
-    token is kept when the probability of the tokens before it in that order
-    is below ``p``: the smallest set of top tokens whose total is at least
-    ``p``. The most likely token is always kept. The others are set to -inf.
+    Sort each row's tokens from the most likely down (``softmax(logits)``;
+    tokens of equal probability in vocabulary order, as a stable sort leaves
+    them). A token is kept when the probability of the tokens before it in
+    that order is below ``p``: the smallest set of top tokens whose total is
+    at least ``p``. The most likely token is always kept. The others are set
+    to -inf.
 
     Args:
         logits: float array of shape (..., V); entries may be -inf (already

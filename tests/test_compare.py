@@ -74,3 +74,16 @@ def test_tolerance_is_relative_and_absolute():
 def test_infinities_must_agree_in_sign():
     assert compare(np.array([np.inf]), np.array([np.inf])) is None
     assert compare(np.array([np.inf]), np.array([-np.inf])) is not None
+
+
+def test_infinities_expected_in_other_places_are_named_as_such():
+    exp = np.array([[1.0, -np.inf, 0.5], [-np.inf, 2.0, -np.inf]])
+    got = exp.copy()
+    got[0, 1], got[1, 1] = 0.3, -np.inf          # one removed entry kept, one kept entry removed
+    diff = compare(exp, got)
+    assert diff.kind == "inf_placement"
+    assert "1 Inf where a finite value is expected, 1 finite where Inf is expected" in diff.text
+    assert "first at [0, 1]: got 0.3, expected -inf" in diff.text
+    assert "on purpose" in generic_hint(diff) and "overflow" not in generic_hint(diff)
+    unexpected = compare(np.ones(2), np.array([1.0, np.inf]))   # no Inf expected: an overflow
+    assert unexpected.kind == "nonfinite" and "overflow" in generic_hint(unexpected)

@@ -188,8 +188,13 @@ def run_gpt_loss(fn, case):
     loss, grads, stats = result
     if not isinstance(stats, dict):
         raise TypeError(f"stats is a dict; got {_describe_type(stats)}")
+    missing = [key for key in ("loss", "accuracy", "num_predicted") if key not in stats]
+    if missing:
+        raise KeyError(f"stats lacks {missing}: its keys are 'loss', 'accuracy' and "
+                       "'num_predicted' (lesson 07's 'masked_accuracy' and 'num_masked' are "
+                       f"renamed here); got {sorted(map(str, stats))}")
     return {"loss": np.float64(loss), "grads": grads,
-            "stats": {key: stats.get(key) for key in ("loss", "accuracy", "num_predicted")}}
+            "stats": {key: stats[key] for key in ("loss", "accuracy", "num_predicted")}}
 
 
 def _loss_cases(rng):
@@ -402,6 +407,16 @@ top_k_filter = Exercise(
                 "set the removed logits to -inf: a logit of 0 still has a probability "
                 "exp(0) / sum, -inf has exactly 0",
                 _top_k_mistake(fill="0.0")),
+        Mistake("ties broken: exactly k tokens kept",
+                "a logit equal to the k-th highest is kept too: compare every logit with the "
+                "k-th highest value instead of keeping k indices from argsort",
+                "def top_k_filter(logits, k):\n"
+                "    if k >= logits.shape[-1]:\n"
+                "        return logits.copy()\n"
+                "    top = np.argsort(logits, axis=-1)[..., -k:]\n"
+                "    keep = np.zeros(logits.shape, dtype=bool)\n"
+                "    np.put_along_axis(keep, top, True, axis=-1)\n"
+                "    return np.where(keep, logits, -np.inf)\n"),
         Mistake("one threshold for the whole batch",
                 "each row (each sequence) keeps its own k tokens: sort along the last axis",
                 _top_k_mistake(threshold="np.sort(logits, axis=None)[-k]")),
@@ -469,6 +484,12 @@ top_p_filter = Exercise(
                 "minus its own probability): the kept set must reach p, and the most likely "
                 "token is always kept",
                 _top_p_mistake(keep_sorted="keep_sorted = np.cumsum(sorted_probs, axis=-1) < p")),
+        Mistake("the token that crosses p dropped, the most likely one kept",
+                "keep a token when the probability *before* it is below p (the cumulative sum "
+                "minus its own probability): the token that carries the total past p belongs "
+                "to the nucleus",
+                _top_p_mistake(keep_sorted="keep_sorted = np.cumsum(sorted_probs, axis=-1) < p\n"
+                                           "    keep_sorted[..., 0] = True")),
         Mistake("the mask left in sorted order",
                 "the decision is made in sorted order: put it back at each token's place in "
                 "the vocabulary (np.put_along_axis with the same order) before using it",
