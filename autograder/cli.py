@@ -126,6 +126,10 @@ def _limits(args):
 
 def _graded_from_lessons_dir(args):
     folder = _lessons_dir(args.lessons_dir)
+    for name in args.lessons:
+        if name.endswith(".ipynb") or os.path.isdir(name):
+            raise UsageError(f"{name!r} is a notebook or a folder, not a lesson: grade it with "
+                             f"--notebook {name} (LESSON arguments name lessons, as 01 or 01_losses)")
     try:
         chosen = specs.lessons_named(args.lessons) if args.lessons else specs.lessons()
     except ValueError as exc:

@@ -136,6 +136,7 @@ def test_fail_under(solved_dir):
     (["grade", "99"], "unknown lesson"),
     (["grade", "--format", "xml"], "invalid choice"),
     (["grade", "77", "--notebook", "lessons/01_losses.ipynb"], "unknown lesson '77'"),
+    (["grade", "my_work/01_losses.ipynb"], "grade it with --notebook my_work/01_losses.ipynb"),
     (["grade", "--fail-under", "lots"], "invalid float"),
     (["solve", "lessons/01_losses.ipynb"], "required"),
 ])
