@@ -55,6 +55,9 @@ def lora_forward(x, W, b, A, B, scale):
 def lora_backward(dout, cache):
     """The gradients of ``lora_forward`` for the input and the adapter; W and b are frozen.
 
+    As in lesson 03, every leading axis of ``x`` is a row: reshape ``x``,
+    ``h`` and ``dout`` to 2-D (rows, features) before the products.
+
     Args:
         dout: float array (..., D_out), the upstream gradient.
         cache: ``(x, W, A, B, scale, h)`` from ``lora_forward``.
@@ -139,9 +142,10 @@ def lora_loss_and_grads(params, adapters, scale, loss_fn, batch):
     """A model's loss, and the gradients of its adapters, from its ordinary backward pass.
 
     Every adapted weight ``name`` (the adapters hold ``name + ".A"`` and
-    ``name + ".B"``) is replaced by its merged weight, the model runs as usual,
-    and the gradient of each merged weight becomes its adapter's two gradients
-    (``lora_grads_from_weight_grad``).
+    ``name + ".B"``: ``"layers.0.Wq.A"`` and ``"layers.0.Wq.B"`` for the
+    weight ``"layers.0.Wq"``) is replaced by its merged weight in a new dict,
+    the model runs as usual, and the gradient of each merged weight becomes its
+    adapter's two gradients (``lora_grads_from_weight_grad``).
 
     Args:
         params: dict name -> float array (not modified).

@@ -176,11 +176,24 @@ def _merge_cases(rng):
     ]
 
 
+def run_merge(fn, case):
+    W = case.args["W"]
+    before = W.copy()
+    merged = fn(*case.args.values())
+    return {"merged": merged, "W left as it was": bool(np.array_equal(W, before))}
+
+
 merge_lora = Exercise(
     id="17.merge_lora", symbol="merge_lora", points=1,
     title="the adapter folded into the weight",
-    reference=lora.merge_lora, cases=_merge_cases,
+    reference=lora.merge_lora, cases=_merge_cases, run=run_merge,
     mistakes=[
+        Mistake("W changed in place",
+                "return a new array, W + scale * A @ B: W is the frozen pretrained weight, and "
+                "adding to it in place (+=) changes the model it came from",
+                "def merge_lora(W, A, B, scale):\n"
+                "    W += scale * (A @ B)\n"
+                "    return W\n"),
         Mistake("the scale left out", "the merged weight is W + scale * A @ B",
                 "def merge_lora(W, A, B, scale):\n"
                 "    return W + A @ B\n"),
@@ -262,29 +275,33 @@ lora_parameter_count = Exercise(
 def two_layer_loss(params, batch):
     """A two-layer tanh network's mean cross-entropy and its gradients (the cases' ``loss_fn``)."""
     X, y = batch["X"], batch["y"]
-    hidden = np.tanh(X @ params["W1"] + params["b1"])
-    logits = hidden @ params["W2"] + params["b2"]
+    hidden = np.tanh(X @ params["layer1.W"] + params["layer1.b"])
+    logits = hidden @ params["layer2.W"] + params["layer2.b"]
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     loss = float(-log_probs[np.arange(len(y)), y].mean())
     dlogits = np.exp(log_probs)
     dlogits[np.arange(len(y)), y] -= 1
     dlogits /= len(y)
-    dhidden = (dlogits @ params["W2"].T) * (1 - hidden ** 2)
-    return loss, {"W1": X.T @ dhidden, "b1": dhidden.sum(axis=0),
-                  "W2": hidden.T @ dlogits, "b2": dlogits.sum(axis=0)}
+    dhidden = (dlogits @ params["layer2.W"].T) * (1 - hidden ** 2)
+    return loss, {"layer1.W": X.T @ dhidden, "layer1.b": dhidden.sum(axis=0),
+                  "layer2.W": hidden.T @ dlogits, "layer2.b": dlogits.sum(axis=0)}
 
 
 def run_loss_and_grads(fn, case):
-    result = fn(case.data["params"], case.data["adapters"], case.args["scale"], two_layer_loss,
+    params = case.data["params"]
+    before = {name: value.copy() for name, value in params.items()}
+    result = fn(params, case.data["adapters"], case.args["scale"], two_layer_loss,
                 case.data["batch"])
-    return named_results(result, ("loss", "grads"))
+    unchanged = params.keys() == before.keys() and all(
+        np.array_equal(params[name], value) for name, value in before.items())
+    return {**named_results(result, ("loss", "grads")), "params left as they were": unchanged}
 
 
 def _loss_cases(rng):
     def case(name, adapted, r, scale, n=6, d=5, h=4, c=3, zero_B=False):
-        params = {"W1": rng.normal(size=(d, h)), "b1": rng.normal(size=h),
-                  "W2": rng.normal(size=(h, c)), "b2": rng.normal(size=c)}
+        params = {"layer1.W": rng.normal(size=(d, h)), "layer1.b": rng.normal(size=h),
+                  "layer2.W": rng.normal(size=(h, c)), "layer2.b": rng.normal(size=c)}
         adapters = {}
         for name_ in adapted:
             d_in, d_out = params[name_].shape
@@ -294,17 +311,18 @@ def _loss_cases(rng):
         return Case(name, {"scale": scale},
                     data={"params": params, "adapters": adapters, "batch": batch})
     return [
-        case("both weights adapted, r=2, scale 0.5", ("W1", "W2"), 2, 0.5),
-        case("W1 adapted, r=1, scale 2", ("W1",), 1, 2.0),
-        case("W2 adapted, r=3", ("W2",), 3, 1.0),
-        case("B = 0 (the start of training), both adapted", ("W1", "W2"), 2, 4.0, zero_B=True),
+        case("both weights adapted, r=2, scale 0.5", ("layer1.W", "layer2.W"), 2, 0.5),
+        case("layer1.W adapted, r=1, scale 2", ("layer1.W",), 1, 2.0),
+        case("layer2.W adapted, r=3", ("layer2.W",), 3, 1.0),
+        case("B = 0 (the start of training), both adapted", ("layer1.W", "layer2.W"), 2, 4.0,
+             zero_B=True),
         case("nothing adapted: the model's own loss and gradients", (), 2, 1.0),
     ]
 
 
 _LOSS = """def lora_loss_and_grads(params, adapters, scale, loss_fn, batch):
-    adapted = [key[:-2] for key in adapters if key.endswith(".A")]
-    merged = dict(params)
+    adapted = [{name} for key in adapters if key.endswith(".A")]
+    merged = {copy}
     for name in adapted:
         merged[name] = {merge}
     loss, model_grads = loss_fn({model}, batch)
@@ -317,7 +335,8 @@ _LOSS = """def lora_loss_and_grads(params, adapters, scale, loss_fn, batch):
 
 
 def _loss_mistake(**parts):
-    defaults = {"merge": "params[name] + scale * adapters[name + '.A'] @ adapters[name + '.B']",
+    defaults = {"name": "key[:-2]", "copy": "dict(params)",
+                "merge": "params[name] + scale * adapters[name + '.A'] @ adapters[name + '.B']",
                 "model": "merged", "keep": "key not in adapted",
                 "grads": "scale * dW @ B.T, scale * A.T @ dW"}
     return _LOSS.format(**dict(defaults, **parts))
@@ -343,6 +362,16 @@ lora_loss_and_grads = Exercise(
         Mistake("the scale left out of the adapter gradients",
                 "dA = scale * dW @ B.T and dB = scale * A.T @ dW (lora_grads_from_weight_grad)",
                 _loss_mistake(grads="dW @ B.T, A.T @ dW")),
+        Mistake("the merged weights written into params",
+                "put the merged weights in a new dict (dict(params), then replace the adapted "
+                "entries): params holds the frozen weights, and writing into it would add "
+                "scale * A @ B once more at every training step",
+                _loss_mistake(copy="params")),
+        Mistake("the weight's name cut at its first dot",
+                "names contain dots (\"layers.0.Wq\", here \"layer1.W\"): the adapter keys are "
+                "name + \".A\" and name + \".B\", so the name is the key without its last two "
+                "characters",
+                _loss_mistake(name="key.split('.')[0]")),
     ],
 )
 
