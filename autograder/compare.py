@@ -243,7 +243,16 @@ def _generic_hint(diff):
             if np.allclose(ratios, r, rtol=1e-6) and np.allclose(g[~mask], 0, atol=1e-9):
                 if abs(r + 1) < 1e-6:
                     return "every value has the opposite sign: a sign flipped somewhere"
-                if abs(r - 1) > 1e-6 and r != 0:
+                # One number is always some multiple of another: name the factor only when it
+                # is a count (2, 1/8, ...) or the square root of one, as a sum for a mean is.
+                if abs(r - 1) > 1e-6 and r != 0 and (mask.sum() >= 2 or _simple_factor(r)):
                     return (f"every value is {r:.6g} times the expected one: a constant factor "
                             "is missing or extra (a sum instead of a mean? 1/N? a factor 2?)")
     return None
+
+
+def _simple_factor(r):
+    """Whether ``|r|``, ``1/|r|`` or their squares are a whole number >= 2 (to 1e-6)."""
+    r = abs(r)
+    return any(round(x) >= 2 and abs(x - round(x)) <= 1e-6 * x
+               for x in (r, 1 / r, r * r, 1 / (r * r)))

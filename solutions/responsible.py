@@ -34,8 +34,8 @@ def per_example_linear_grads(x, dout):
         dout: float array (N, D_out), or (N, T, D_out): the upstream gradient.
 
     Returns:
-        (dW, db): float arrays (N, D_in, D_out) and (N, D_out); their sums over
-        the first axis are the batch's gradients.
+        (dW, db): float arrays (N, D_in, D_out) and (N, D_out), in the dtype of
+        ``x``; their sums over the first axis are the batch's gradients.
     """
     if x.ndim == 2:
         x, dout = x[:, None, :], dout[:, None, :]

@@ -48,6 +48,15 @@ def test_constant_factor_and_sign_hints():
     assert "opposite sign" in generic_hint(compare(exp, -exp))
 
 
+def test_a_single_number_gets_the_factor_hint_only_for_a_count_or_its_square_root():
+    assert "8 times" in generic_hint(compare(np.array(0.3), np.array(2.4)))
+    assert "0.125 times" in generic_hint(compare(np.array(0.3), np.array(0.0375)))
+    assert "2.82843 times" in generic_hint(compare(np.array(1.5), np.array(1.5 * 8 ** 0.5)))
+    assert "opposite sign" in generic_hint(compare(np.array(0.7), np.array(-0.7)))
+    assert generic_hint(compare(np.array(1.0), np.array(1.98415))) is None   # any other number
+    assert generic_hint(compare(np.array(0.5), np.array(0.498071))) is None
+
+
 def test_none_hints_missing_return():
     diff = compare(np.zeros(2), None)
     assert diff.kind == "type" and "return" in generic_hint(diff)

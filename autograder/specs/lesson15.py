@@ -257,6 +257,22 @@ federated_averaging = Exercise(
                 "each client takes local_steps steps of gradient descent before sending its "
                 "parameters back",
                 _federated_mistake(steps="1")),
+        Mistake("the clients averaged after every step (FedSGD)",
+                "each client takes all its local_steps alone, from the global parameters, and "
+                "only then are the clients' parameters averaged, once per round",
+                "def federated_averaging(global_params, client_data, local_steps, lr, "
+                "loss_and_grads):\n"
+                "    sizes = [len(y) for _, y in client_data]\n"
+                "    params = {name: value.copy() for name, value in global_params.items()}\n"
+                "    for _ in range(local_steps):\n"
+                "        results = []\n"
+                "        for X, y in client_data:\n"
+                "            _, grads = loss_and_grads(params, X, y)\n"
+                "            results.append({name: params[name] - lr * grads[name] "
+                "for name in params})\n"
+                "        params = {name: sum(n * p[name] for n, p in zip(sizes, results)) "
+                "/ sum(sizes) for name in params}\n"
+                "    return params\n"),
     ],
 )
 
@@ -335,6 +351,25 @@ weat_effect_size = Exercise(
                 "        return (W @ A.T).mean(axis=1) - (W @ B.T).mean(axis=1)\n"
                 "    s_x, s_y = scores(X), scores(Y)\n"
                 "    return float((s_x.mean() - s_y.mean()) / np.std(s_x, ddof=1))\n"),
+        Mistake("the two groups' pooled standard deviation",
+                "divide by the standard deviation of all the scores of X and Y taken as one "
+                "sample, np.std(np.concatenate([s_x, s_y]), ddof=1), not by a pooled or "
+                "averaged spread of the two groups",
+                "def weat_effect_size(X, Y, A, B):\n"
+                "    def unit(v):\n"
+                "        return v / np.linalg.norm(v, axis=1, keepdims=True)\n"
+                "    A, B = unit(A), unit(B)\n"
+                "    def scores(W):\n"
+                "        W = unit(W)\n"
+                "        return (W @ A.T).mean(axis=1) - (W @ B.T).mean(axis=1)\n"
+                "    s_x, s_y = scores(X), scores(Y)\n"
+                "    pooled = np.sqrt((np.var(s_x, ddof=1) + np.var(s_y, ddof=1)) / 2)\n"
+                "    return float((s_x.mean() - s_y.mean()) / pooled)\n"),
+        Mistake("the cosine with the mean attribute vector",
+                "s(w) is the mean of the cosines of w with each attribute word, not the cosine "
+                "with their mean vector",
+                _weat_mistake(score="unit(W) @ unit(A.mean(axis=0, keepdims=True)).T[:, 0] - "
+                                    "unit(W) @ unit(B.mean(axis=0, keepdims=True)).T[:, 0]")),
     ],
 )
 
@@ -399,6 +434,10 @@ integrated_gradients = Exercise(
                 "the average gradient is a slope; multiplied by the distance travelled, x - "
                 "baseline, it becomes the part of f(x) - f(baseline) each feature accounts for",
                 _ig_mistake(result="total / steps")),
+        Mistake("steps points from the baseline to x, both ends included",
+                "np.linspace(0, 1, steps) puts points on both ends: take the midpoints of "
+                "steps equal pieces, alpha = (k + 1/2) / steps",
+                _ig_mistake(alpha="np.linspace(0, 1, steps)[k]")),
         Mistake("gradient times input",
                 "gradient x input uses the gradient at x alone; integrated gradients average it "
                 "along the path from the baseline",
