@@ -189,8 +189,13 @@ dp_noisy_mean = Exercise(
 
 
 def run_federated(fn, case):
-    return fn(case.args["global_params"], case.args["client_data"], case.args["local_steps"],
-              case.args["lr"], responsible.softmax_regression_loss_and_grads)
+    global_params = case.args["global_params"]
+    before = {name: value.copy() for name, value in global_params.items()}
+    result = fn(global_params, case.args["client_data"], case.args["local_steps"],
+                case.args["lr"], responsible.softmax_regression_loss_and_grads)
+    unchanged = global_params.keys() == before.keys() and all(
+        np.array_equal(global_params[name], value) for name, value in before.items())
+    return {"the new global parameters": result, "global_params left as they were": unchanged}
 
 
 def _federated_cases(rng):
@@ -257,6 +262,26 @@ federated_averaging = Exercise(
                 "each client takes local_steps steps of gradient descent before sending its "
                 "parameters back",
                 _federated_mistake(steps="1")),
+        Mistake("the global parameters updated in place",
+                "start each client from its own copy of the arrays ({name: value.copy() ...}): "
+                "dict(global_params) copies the dict but shares the arrays, so `-=` changes the "
+                "caller's global parameters",
+                "def federated_averaging(global_params, client_data, local_steps, lr, "
+                "loss_and_grads):\n"
+                "    sizes = [len(y) for _, y in client_data]\n"
+                "    start = {name: value.copy() for name, value in global_params.items()}\n"
+                "    results = []\n"
+                "    for X, y in client_data:\n"
+                "        params = global_params\n"
+                "        for name in params:\n"
+                "            params[name][...] = start[name]\n"
+                "        for _ in range(local_steps):\n"
+                "            _, grads = loss_and_grads(params, X, y)\n"
+                "            for name in params:\n"
+                "                params[name] -= lr * grads[name]\n"
+                "        results.append({name: value.copy() for name, value in params.items()})\n"
+                "    return {name: sum(n * p[name] for n, p in zip(sizes, results)) / sum(sizes)\n"
+                "            for name in global_params}\n"),
         Mistake("the clients averaged after every step (FedSGD)",
                 "each client takes all its local_steps alone, from the global parameters, and "
                 "only then are the clients' parameters averaged, once per round",
