@@ -368,6 +368,8 @@ def judge(exercise, cases, outcome):
             hint = _hint_for(exercise, case, expected, entry["value"], diff)
             if hint:
                 detail += f"\nhint: {hint}"
+            for warning in entry["warnings"]:      # e.g. an input changed in place: a likely cause
+                detail += f"\nnote: {warning}"
             case_results.append(CaseResult(case.name, False, detail))
         if first_failure is None:
             first_failure = (case, case_results[-1])

@@ -1,8 +1,8 @@
 """Lesson 16 (appendix) - Classic models: a decision tree, a Bayesian network, a Turing machine.
 
 Exercises: ``entropy``, ``information_gain``, ``best_split`` and ``predict_tree``
-(with ``fit_tree``: a decision tree grown by information gain, ID3/C4.5 style, on
-numeric features); ``joint_probability`` and ``posterior`` (exact inference by
+(with ``fit_tree``: a decision tree grown by information gain, ID3's criterion,
+with thresholds on numeric features); ``joint_probability`` and ``posterior`` (exact inference by
 enumeration in a network of yes/no variables); ``run_turing_machine``.
 """
 
@@ -58,7 +58,7 @@ def best_split(X, y):
     1e-12 of each other) the smaller j wins, then the smaller threshold.
 
     Args:
-        X: float array (N, F).
+        X: float array (N, F) (not modified).
         y: int array (N,).
 
     Returns:
@@ -176,7 +176,7 @@ def posterior(network, query, evidence):
     Args:
         network: as in ``joint_probability``.
         query: the name of a variable not in the evidence.
-        evidence: dict variable -> bool.
+        evidence: dict variable -> bool (not modified).
 
     Returns:
         float in [0, 1].
@@ -201,8 +201,9 @@ def run_turing_machine(transitions, tape, start, halting, max_steps=10_000, blan
     The tape is unbounded both ways and blank except for ``tape``; the head
     starts on its first symbol. A step looks up ``(state, symbol under the
     head)`` in ``transitions``, writes the new symbol, moves the head one cell
-    ("L" or "R") and changes state. The machine halts in a state of ``halting``,
-    or when no transition applies (it then stays in its state).
+    ("L" or "R") and changes state. The machine halts in a state of ``halting``
+    (a machine started in one takes no step), or when no transition applies
+    (it then stays in its state).
 
     Args:
         transitions: dict (state, symbol) -> (new state, written symbol, "L" or "R").

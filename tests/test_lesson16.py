@@ -69,3 +69,22 @@ def test_binary_increment_adds_one_and_the_busy_beaver_writes_four_ones():
     assert classic.run_turing_machine(classic.BUSY_BEAVER_2, "", "A", {"H"}) == ("H", "1111", 6)
     forever = {("go", "_"): ("go", "_", "R")}
     assert classic.run_turing_machine(forever, "", "go", set(), max_steps=50) == ("go", "", 50)
+
+
+def test_a_failure_after_changing_an_input_in_place_says_so():
+    """Sorting X's columns in place gives a wrong split; the feedback names the likely cause."""
+    from autograder import grader, specs
+    source = ("def best_split(X, y):\n"
+              "    best = (None, None, 0.0)\n"
+              "    for j in range(X.shape[1]):\n"
+              "        column = X[:, j]\n"
+              "        column.sort()\n"
+              "        values = np.unique(column)\n"
+              "        for t in (values[:-1] + values[1:]) / 2:\n"
+              "            gain = information_gain(y, X[:, j] <= t)\n"
+              "            if gain > best[2] + 1e-12:\n"
+              "                best = (j, float(t), gain)\n"
+              "    return best\n")
+    result = grader.grade(specs.get_exercise("16.best_split"), source=source)
+    assert result.status == "failed"
+    assert "note: your code changed its input `X` in place" in result.message

@@ -246,7 +246,10 @@ def run_joint(fn, case):
 
 
 def run_posterior(fn, case):
-    return fn(network_from_rows(case.data["network"]), case.args["query"], case.args["evidence"])
+    evidence = case.args["evidence"]
+    before = dict(evidence)
+    result = fn(network_from_rows(case.data["network"]), case.args["query"], evidence)
+    return {"P(query | evidence)": result, "evidence left as it was": evidence == before}
 
 
 def _joint_cases(rng):
@@ -347,6 +350,31 @@ posterior = Exercise(
                 "sum over every value of every hidden variable: itertools.product((True, False), "
                 "repeat=len(hidden))",
                 _posterior_mistake(hidden_values="dict.fromkeys(hidden, False)")),
+        Mistake("hidden variables fixed to True",
+                "sum over every value of every hidden variable: itertools.product((True, False), "
+                "repeat=len(hidden))",
+                _posterior_mistake(hidden_values="dict.fromkeys(hidden, True)")),
+        Mistake("the evidence summed over too",
+                "the evidence variables keep their observed values: sum only over the variables "
+                "that are neither the query nor in the evidence (summing over the evidence gives "
+                "the prior P(q))",
+                _posterior_mistake(hidden_values="dict(zip([v for v in network if v != query], "
+                                                 "values))").replace(
+                    "repeat=len(hidden)", "repeat=len(network) - 1")),
+        Mistake("the evidence dict changed",
+                "build a new assignment dict for each term ({**evidence, query: value, ...}): "
+                "writing the query and the hidden values into `evidence` changes the caller's dict",
+                "def posterior(network, query, evidence):\n"
+                "    hidden = [v for v in network if v != query and v not in evidence]\n"
+                "    totals = {}\n"
+                "    for value in (True, False):\n"
+                "        total = 0.0\n"
+                "        for values in itertools.product((True, False), repeat=len(hidden)):\n"
+                "            evidence[query] = value\n"
+                "            evidence.update(zip(hidden, values))\n"
+                "            total += joint_probability(network, evidence)\n"
+                "        totals[value] = total\n"
+                "    return totals[True] / (totals[True] + totals[False])\n"),
         Mistake("P(evidence | query)",
                 "Bayes' rule: the question is P(q | e) = P(q, e) / P(e), not P(q, e) / P(q)",
                 _posterior_mistake(result="totals[True] / sum(joint_probability(network, "
@@ -395,7 +423,9 @@ def _turing_cases(rng):
         case("the 2-state busy beaver on a blank tape", BEAVER_ROWS, "", "A", ["H"]),
         case("no transition applies: it stops where it is", INCREMENT_ROWS, "1x1", "right", ["done"]),
         case("never halts: stopped after max_steps", FOREVER_ROWS, "", "go", [], max_steps=25),
-        case("already in a halting state", INCREMENT_ROWS, "10", "done", ["done"]),
+        case("already in a halting state (which has transitions): no step", INCREMENT_ROWS
+             + [["done", "1", "done", "0", "R"], ["done", "0", "done", "1", "R"]], "10", "done",
+             ["done"]),
     ]
 
 
@@ -436,6 +466,16 @@ run_turing_machine = Exercise(
         Mistake("blanks kept at the ends",
                 "report the tape from its leftmost to its rightmost non-blank cell",
                 _turing_mistake(tape_out="''.join(cells[i] for i in sorted(cells))")),
+        Mistake("the halting test after the first step",
+                "test for a halting state before each step, the first included: a machine "
+                "started in a halting state takes no step",
+                _TURING.replace("while state not in halting and steps < max_steps:",
+                                "while steps < max_steps:").replace(
+                    "        steps += 1\n", "        steps += 1\n        if state in halting:\n"
+                                           "            break\n").format(
+                    move="1 if move == 'R' else -1",
+                    tape_out="''.join(cells.get(i, blank) for i in range(min(written), "
+                             "max(written) + 1))")),
         Mistake("L and R swapped",
                 "R moves the head one cell right (+1), L one cell left (-1)",
                 _turing_mistake(move="-1 if move == 'R' else 1")),
