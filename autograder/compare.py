@@ -224,6 +224,9 @@ def _generic_hint(diff):
         if exp.dtype.kind == "f" and np.asarray(got).dtype.kind in "biu":
             return "integer dtype where floats are expected: start from a float array " \
                    "(e.g. np.zeros(shape) is float64)"
+        if exp.dtype.kind in "iu" and np.asarray(got).dtype.kind == "f":
+            return "a float where a whole number is expected: count in integers (// rather " \
+                   "than /, or int(...) at the end)"
         if exp.dtype == np.float64 and np.asarray(got).dtype == np.float32:
             return "computed in float32: keep the dtype of the inputs (float64 here)"
         return None

@@ -66,26 +66,27 @@ def train_step_flops(config, batch_size, seq_len, num_masked):
     product for the input's gradient, one for the weight's), hence the factor 6
     = 2 x (1 + 2) on every term:
 
-    - ``6 B T N (4 D^2 + 2 D F)``: the four attention projections and the two
-      feed-forward layers of the N blocks, for all B T tokens;
-    - ``12 B T N T D``: the attention itself, ``q k^T`` and ``weights @ v``, each
+    - ``6 B T L (4 D^2 + 2 D F)``: the four attention projections and the two
+      feed-forward layers of the L blocks, for all B T tokens;
+    - ``12 B T L T D``: the attention itself, ``q k^T`` and ``weights @ v``, each
       (T, D/H) by (D/H, T) over the H heads;
     - ``6 M (D^2 + D V)``: the MLM head's dense layer and decoder, on the M
       masked positions only.
 
     Args:
-        config: a ``BertConfig`` (num_layers N, hidden_size D, intermediate_size F,
+        config: a ``BertConfig`` (num_layers L, hidden_size D, intermediate_size F,
             vocab_size V).
         batch_size: int B.
         seq_len: int T.
         num_masked: int M, the positions the MLM head predicts.
 
     Returns:
-        int: the operations of one forward and backward pass.
+        int: the operations of one forward and backward pass (a Python int: the
+        counts of large models pass 2**63).
     """
-    N, D, F, V = config.num_layers, config.hidden_size, config.intermediate_size, config.vocab_size
+    L, D, F, V = config.num_layers, config.hidden_size, config.intermediate_size, config.vocab_size
     tokens = batch_size * seq_len
-    return (6 * tokens * N * (4 * D * D + 2 * D * F) + 12 * tokens * N * seq_len * D
+    return (6 * tokens * L * (4 * D * D + 2 * D * F) + 12 * tokens * L * seq_len * D
             + 6 * num_masked * (D * D + D * V))
 
 
@@ -103,11 +104,12 @@ def accumulate_gradients(micro_grads, micro_counts):
 
     Args:
         micro_grads: list of K dicts name -> float array, the same names and shapes
-            in each: micro-batch k's mean gradient.
+            in each: micro-batch k's mean gradient (not modified).
         micro_counts: list of K ints >= 0, not all 0: the items of each micro-batch.
 
     Returns:
-        dict name -> float array: the gradient of the mean over all the items.
+        dict name -> float array, in the dtype of the gradients: the gradient of
+        the mean over all the items.
     """
     total = sum(micro_counts)
     return {name: sum(count * grads[name] for grads, count in zip(micro_grads, micro_counts)) / total
@@ -124,7 +126,8 @@ def distributed_shard(indices, world_size, rank, drop_last=False):
     all-reduce that waits for all of them), so every shard has the same size:
     with ``drop_last`` the last ``len(indices) % world_size`` indices are
     dropped; otherwise the list is padded to a multiple of ``world_size`` by
-    repeating it from its start. Worker r then takes every ``world_size``-th
+    repeating it from its start (as many times as needed when ``world_size``
+    exceeds its length). Worker r then takes every ``world_size``-th
     index, starting at position r.
 
     Args:
@@ -158,8 +161,9 @@ def ring_all_reduce(buffers):
     2. All-gather, W - 1 steps: at step s, worker w sends its complete chunk
        (w + 1 - s) % W to the next worker, which overwrites its own copy.
 
-    All the sends of a step happen at once: every message is read before any is
-    applied. Each worker sends 2 (W - 1) chunks, about 2 (W - 1) / W of a
+    All the sends of a step happen at once. (No worker sends, in a step, the
+    chunk it receives in that step, so a simulation may deliver them in any
+    order.) Each worker sends 2 (W - 1) chunks, about 2 (W - 1) / W of a
     buffer, however many workers there are.
 
     Args:
@@ -167,7 +171,7 @@ def ring_all_reduce(buffers):
 
     Returns:
         (averaged, sent): a list of W arrays of that shape, each the mean of the
-        buffers; and an int64 array (W,), the number of values each worker sent.
+        buffers, in their float dtype (float32 stays float32); and an int64 array (W,), the number of values each worker sent.
     """
     W = len(buffers)
     chunks = [np.array_split(np.array(b, dtype=np.result_type(b, np.float32)).ravel(), W)

@@ -94,7 +94,7 @@ def _flops_cases(rng):
     base = dict(vocab_size=30522, hidden_size=768, num_layers=12, num_heads=12,
                 intermediate_size=3072, max_position_embeddings=512)
     return [
-        case("the course's mini-BERT, 32 x 128, 614 masked", 32, 128, 614),
+        case("a mini-BERT (4 layers, 2 heads), 32 x 128, 614 masked", 32, 128, 614, num_heads=2),
         case("BERT-base, 1 x 128, 19 masked", 1, 128, 19, **base),
         case("BERT-base, 256 x 512, 15 % masked", 256, 512, 19661, **base),
         case("nothing masked", 4, 16, 0, vocab_size=50, hidden_size=16, num_layers=2,
@@ -106,17 +106,20 @@ def _flops_cases(rng):
 
 
 _FLOPS = """def train_step_flops(config, batch_size, seq_len, num_masked):
-    N, D, F, V = config.num_layers, config.hidden_size, config.intermediate_size, config.vocab_size
+    L, D, F, V = config.num_layers, config.hidden_size, config.intermediate_size, config.vocab_size
+    H = config.num_heads
     tokens = batch_size * seq_len
-    return ({k} * tokens * N * (4 * D * D + {ffn}) + {attention}
-            + {k} * {head} * (D * D + D * V))
+    return ({k} * tokens * L * (4 * D * D + {ffn}) + {attention}
+            + {head_k} * {head} * (D * D + D * V))
 """
 
 
 def _flops_mistake(**parts):
-    defaults = {"k": "6", "ffn": "2 * D * F", "attention": "12 * tokens * N * seq_len * D",
+    defaults = {"k": "6", "ffn": "2 * D * F", "attention": "12 * tokens * L * seq_len * D",
                 "head": "num_masked"}
-    return _FLOPS.format(**dict(defaults, **parts))
+    defaults.update(parts)
+    defaults.setdefault("head_k", defaults["k"])
+    return _FLOPS.format(**defaults)
 
 
 train_step_flops = Exercise(
@@ -127,15 +130,25 @@ train_step_flops = Exercise(
         Mistake("the forward pass only",
                 "the backward pass costs twice the forward (the input's gradient and the "
                 "weight's): 6 operations per parameter and token, not 2",
-                _flops_mistake(k="2", attention="4 * tokens * N * seq_len * D")),
+                _flops_mistake(k="2", attention="4 * tokens * L * seq_len * D")),
         Mistake("a multiply-add counted once",
                 "a multiply-add is 2 floating-point operations: an (m, k) by (k, n) product "
                 "costs 2 m k n",
-                _flops_mistake(k="3", attention="6 * tokens * N * seq_len * D")),
+                _flops_mistake(k="3", attention="6 * tokens * L * seq_len * D")),
         Mistake("attention's own products left out",
-                "q k^T and weights @ v have no parameters but cost 12 B T N T D in all: the "
+                "q k^T and weights @ v have no parameters but cost 12 B T L T D in all: the "
                 "6 N D rule leaves them out, and they grow with T",
                 _flops_mistake(attention="0")),
+        Mistake("attention's products divided by the heads",
+                "each head multiplies (T, D/H) by (D/H, T), and there are H of them: the heads "
+                "together cost as much as one head of width D, 12 B T L T D in all",
+                _flops_mistake(attention="12 * tokens * L * seq_len * D // H")),
+        Mistake("attention's products in one layer only",
+                "every one of the L blocks has its own attention: 12 B T L T D",
+                _flops_mistake(attention="12 * tokens * seq_len * D")),
+        Mistake("the MLM head's backward pass left out",
+                "the head is trained too: its forward and backward cost 6 M (D^2 + D V), not 2",
+                _flops_mistake(head_k="2")),
         Mistake("the MLM head on every position",
                 "the head runs on the M masked positions only (lesson 09's mlm_loss_and_grads): "
                 "6 M (D^2 + D V)",
@@ -174,6 +187,16 @@ def _accumulate_cases(rng):
     ]
 
 
+def run_accumulate(fn, case):
+    micro_grads = case.args["micro_grads"]
+    before = [{name: value.copy() for name, value in grads.items()} for grads in micro_grads]
+    result = fn(micro_grads, case.args["micro_counts"])
+    unchanged = all(grads.keys() == old.keys() and all(np.array_equal(grads[k], v)
+                                                        for k, v in old.items())
+                    for grads, old in zip(micro_grads, before))
+    return {"the batch's gradient": result, "micro_grads left as they were": unchanged}
+
+
 _ACCUMULATE = """def accumulate_gradients(micro_grads, micro_counts):
     K = len(micro_grads)
     total = sum(micro_counts)
@@ -188,8 +211,23 @@ def _accumulate_mistake(combine):
 accumulate_gradients = Exercise(
     id="14.accumulate_gradients", symbol="accumulate_gradients", points=2,
     title="micro-batch gradients that add up to the batch's",
-    reference=scaling.accumulate_gradients, cases=_accumulate_cases, tolerance=FLOAT32,
+    reference=scaling.accumulate_gradients, cases=_accumulate_cases, run=run_accumulate,
+    tolerance=FLOAT32,
     mistakes=[
+        Mistake("the first micro-batch's arrays used as the sum",
+                "start each sum from a new array (count * g is one): `acc = micro_grads[0][name]` "
+                "then `acc *= ...` or `acc += ...` changes the caller's gradients",
+                "def accumulate_gradients(micro_grads, micro_counts):\n"
+                "    total = sum(micro_counts)\n"
+                "    out = {}\n"
+                "    for name in micro_grads[0]:\n"
+                "        acc = micro_grads[0][name]\n"
+                "        acc *= micro_counts[0]\n"
+                "        for grads, count in zip(micro_grads[1:], micro_counts[1:]):\n"
+                "            acc += count * grads[name]\n"
+                "        acc /= total\n"
+                "        out[name] = acc\n"
+                "    return out\n"),
         Mistake("the mean of the micro-batches' means",
                 "a micro-batch with more tokens weighs more in the batch's mean: weight each "
                 "gradient by its count and divide by the total count",
