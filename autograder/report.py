@@ -63,6 +63,9 @@ def table(graded, sources=None, notes=()):
                 for para in r.message.splitlines():
                     lines.extend(textwrap.wrap(para, 96, initial_indent=" " * 6,
                                                subsequent_indent=" " * 8) or [""])
+            for warning in r.warnings:                  # e.g. an input changed in place
+                lines.extend(textwrap.wrap(f"warning: {warning}", 96, initial_indent=" " * 6,
+                                           subsequent_indent=" " * 8))
         n_pass, n, score, max_score = totals([(lesson, results)])
         n_skipped = skipped_count([(lesson, results)])
         lines.append(f"  {n_pass} of {n} exercises passed, {_pts(score)} / {_pts(max_score)} points"

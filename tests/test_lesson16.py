@@ -85,6 +85,11 @@ def test_a_failure_after_changing_an_input_in_place_says_so():
               "            if gain > best[2] + 1e-12:\n"
               "                best = (j, float(t), gain)\n"
               "    return best\n")
-    result = grader.grade(specs.get_exercise("16.best_split"), source=source)
+    exercise = specs.get_exercise("16.best_split")
+    result = grader.grade(exercise, source=source)
     assert result.status == "failed"
     assert "note: your code changed its input `X` in place" in result.message
+    # the terminal report shows the warning too, not only check() in a notebook
+    from autograder import report
+    text = report.table([(exercise.lesson, [result])])
+    assert "warning: your code changed its input `X` in place" in text

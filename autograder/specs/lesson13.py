@@ -194,7 +194,7 @@ def _embedding_cases(rng):
 
 
 _EMBEDDINGS = """def sentence_embeddings(params, config, input_ids, attention_mask):
-    hidden, _ = bert_forward(params, config, input_ids, attention_mask={mask})
+    hidden, _ = bert_forward(params, config, input_ids, {mask_argument})
     pooled = {pooled}
     return {result}
 """
@@ -203,7 +203,9 @@ _EMBEDDINGS = """def sentence_embeddings(params, config, input_ids, attention_ma
 def _embeddings_mistake(**parts):
     defaults = {"mask": "attention_mask", "pooled": "mean_pool(hidden, attention_mask)",
                 "result": "l2_normalize(pooled)"}
-    return _EMBEDDINGS.format(**dict(defaults, **parts))
+    defaults.update(parts)
+    defaults.setdefault("mask_argument", f"attention_mask={defaults['mask']}")
+    return _EMBEDDINGS.format(**defaults)
 
 
 sentence_embeddings = Exercise(
@@ -226,6 +228,10 @@ sentence_embeddings = Exercise(
                 "give bert_forward the attention_mask, or the real tokens attend to the "
                 "padding and the embedding changes with the batch's padding",
                 _embeddings_mistake(mask="None")),
+        Mistake("the mask passed as the token types",
+                "bert_forward's fourth argument is token_type_ids: pass the mask by name, "
+                "bert_forward(params, config, input_ids, attention_mask=attention_mask)",
+                _embeddings_mistake(mask_argument="attention_mask")),
         Mistake("padding averaged in",
                 "average the real tokens only: mean_pool(hidden, attention_mask)",
                 _embeddings_mistake(pooled="hidden.mean(axis=1)")),
@@ -295,8 +301,9 @@ semantic_search = Exercise(
                 "rank by cosine similarity: a long corpus vector must not win because it is long",
                 _search_mistake(scores="query_embeddings @ corpus_embeddings.T")),
         Mistake("argpartition: the right k, unsorted",
-                "np.argpartition finds the k best but leaves them in no particular order: sort "
-                "them by decreasing score",
+                "the k best come in decreasing score, and equal scores keep the smaller index "
+                "first: np.argsort(-scores, axis=1, kind='stable') gives that order, while "
+                "np.argpartition (and a default, unstable argsort) may not",
                 _search_mistake(order="np.argpartition(-scores, k - 1, axis=1)[:, :k]")),
     ],
 )
