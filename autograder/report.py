@@ -64,6 +64,8 @@ def table(graded, sources=None, notes=()):
                     lines.extend(textwrap.wrap(para, 96, initial_indent=" " * 6,
                                                subsequent_indent=" " * 8) or [""])
             for warning in r.warnings:                  # e.g. an input changed in place
+                if warning in r.message:                # already given as a failure's note
+                    continue
                 lines.extend(textwrap.wrap(f"warning: {warning}", 96, initial_indent=" " * 6,
                                            subsequent_indent=" " * 8))
         n_pass, n, score, max_score = totals([(lesson, results)])

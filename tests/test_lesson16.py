@@ -92,4 +92,10 @@ def test_a_failure_after_changing_an_input_in_place_says_so():
     # the terminal report shows the warning too, not only check() in a notebook
     from autograder import report
     text = report.table([(exercise.lesson, [result])])
-    assert "warning: your code changed its input `X` in place" in text
+    assert text.count("your code changed its input `X` in place") == 1
+    passing = source.replace("        column = X[:, j]\n        column.sort()\n",
+                             "        column = X[:, j].copy()\n").replace(
+        "    return best\n", "    X[:] = 0.0\n    return best\n")
+    result = grader.grade(exercise, source=passing)        # right answer, then X wiped
+    assert result.status == "passed" and result.warnings
+    assert "warning: your code changed its input" in report.table([(exercise.lesson, [result])])
