@@ -11,6 +11,7 @@ its own process can change the verdict.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import linecache
 import os
 import re
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import device, sandbox, specs
+from . import device, fake_gpu, sandbox, specs
 from .codec import normalize
 from .compare import compare, generic_hint
 from .spec import Case
@@ -177,13 +178,31 @@ def _run_student(payload):
     return result
 
 
+def _on_stand_in_gpu(case):
+    """Where a case runs: the device being graded, or the stand-in GPU (see ``grade``)."""
+    if not case.data.get(STAND_IN_GPU):
+        return contextlib.nullcontext()
+    return _stand_in_gpu()
+
+
+@contextlib.contextmanager
+def _stand_in_gpu():
+    with fake_gpu.installed():
+        previous = device.current()
+        device.set_current("cuda")          # the drivers move the arrays to "cupy": the fake
+        try:
+            yield
+        finally:
+            device.set_current(previous)
+
+
 def _run_cases(exercise, obj, raw_cases, result):
     for raw in raw_cases:
         case = Case.from_dict(raw).copy()      # the learner may change what it is given
         before = _snapshot(case) if exercise.warn_on_mutation else {}
         entry = {"value": None, "error": None, "error_type": None, "warnings": []}
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _on_stand_in_gpu(case):
                 warnings.simplefilter("ignore")
                 entry["value"] = exercise.run(obj, case)
         except (sandbox.Interrupted, KeyboardInterrupt):
@@ -222,7 +241,7 @@ def _hint_for(exercise, case, expected, got, diff):
     """A known mistake whose output equals the learner's, else a generic hint."""
     for mistake, obj in _mistake_objects(exercise):
         try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
+            with np.errstate(all="ignore"), warnings.catch_warnings(), _on_stand_in_gpu(case):
                 warnings.simplefilter("ignore")
                 mistaken = normalize(exercise.run(obj, case.copy()))
         except Exception:
@@ -266,6 +285,29 @@ def device_for(exercise, requested="cpu"):
 # Added to an exercise's time limit when it runs on the GPU (see grade()).
 CUDA_START_SECONDS = 30
 
+# A case's data key: run it on autograder.fake_gpu's device arrays (see grade()).
+STAND_IN_GPU = "stand_in_gpu"
+
+
+def with_stand_in_gpu_cases(exercise, cases, where):
+    """The cases, and on the CPU each one again on a stand-in GPU, for an exercise that can
+    run on a GPU.
+
+    Without a GPU, NumPy stands in for CuPy, so code that hard-codes NumPy (``np.add.at``,
+    a host ``np.zeros`` next to device arrays) would pass. The copies run on
+    ``fake_gpu``'s device arrays, which refuse to mix with host arrays as CuPy does; their
+    expected values are the NumPy reference's, as on a real GPU.
+    """
+    if where != "cpu" or "cuda" not in exercise.devices:
+        return cases
+    copies = []
+    for case in cases:
+        copy = case.copy()
+        copy.name = f"{case.name} · on a stand-in GPU (NumPy as strict as CuPy)"
+        copy.data[STAND_IN_GPU] = True
+        copies.append(copy)
+    return cases + copies
+
 
 def grade(exercise, *, source=None, fn=None, limits=None, mode=None, on="cpu"):
     """Grade ``source`` (an exercise cell's code) or ``fn`` (a live object) for ``exercise``.
@@ -280,7 +322,7 @@ def grade(exercise, *, source=None, fn=None, limits=None, mode=None, on="cpu"):
         if problem:
             return _result(exercise, "error", problem)
     try:
-        cases = exercise.make_cases()
+        cases = with_stand_in_gpu_cases(exercise, exercise.make_cases(), where)
     except ImportError as exc:          # the machine lacks a package (torch for lesson 12)
         return _result(exercise, "error", missing_package(exc))
     limits = limits or sandbox.Limits(timeout=exercise.timeout)

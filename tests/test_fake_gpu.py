@@ -1,6 +1,6 @@
 """The course's model on "device" arrays: no step may fall back to a host (NumPy) array.
 
-Runs everywhere, with tests/fake_cupy.py standing in for CuPy (as strict about mixing host
+Runs everywhere, with autograder/fake_gpu.py standing in for CuPy (as strict about mixing host
 and device arrays as CuPy is). A real GPU run of tests/test_lesson11.py checks the rest.
 """
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.special import erf as scipy_erf
 
-import fake_cupy
+from autograder import fake_gpu as fake_cupy
 from solutions import gpu
 from solutions.bert import BertConfig, init_bert, mlm_loss_and_grads
 from solutions.gpu import random_mlm_batch, to_device
@@ -126,3 +126,34 @@ def test_a_mini_bert_step_is_about_2000_array_operations_most_of_them_in_adamw(c
     assert len(step.params) == 78
     assert counts["optimizer"] == 15 * 78                   # 1,170
     assert 1800 <= counts[8] <= 2200, counts                # "about 2,000": 1,957 when written
+
+
+def test_the_stand_in_is_installed_for_a_block_only():
+    import sys
+    before = sys.modules.get("cupy")
+    with fake_cupy.installed() as fake:
+        assert sys.modules["cupy"] is fake and fake.linspace(0, 1, 3).__class__ is fake.ndarray
+    assert sys.modules.get("cupy") is before
+
+
+def test_on_the_cpu_hard_coded_numpy_passes_the_plain_cases_and_fails_the_stand_in_gpu():
+    from autograder import grader, specs
+    exercise = specs.get_exercise("11.scatter_add_rows")
+    source = ("def scatter_add_rows(ids, values, num_rows):\n"
+              "    table = np.zeros((num_rows, values.shape[-1]), dtype=values.dtype)\n"
+              "    np.add.at(table, ids.reshape(-1), values.reshape(-1, values.shape[-1]))\n"
+              "    return table\n")
+    result = grader.grade(exercise, source=source)
+    plain = [c for c in result.cases if "stand-in GPU" not in c.name]
+    stand_in = [c for c in result.cases if "stand-in GPU" in c.name]
+    assert len(plain) == len(stand_in) == len(exercise.make_cases())
+    assert all(c.passed for c in plain) and not any(c.passed for c in stand_in)
+    assert result.score == exercise.points / 2
+    assert "np.add.at does not pass CuPy arrays on to CuPy" in result.message
+    reference = grader.grade(exercise, source=notebook_source(exercise))
+    assert reference.status == "passed" and len(reference.cases) == 2 * len(plain)
+
+
+def notebook_source(exercise):
+    from autograder import notebook
+    return notebook.solution_source(exercise)

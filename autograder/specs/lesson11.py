@@ -5,9 +5,12 @@ Three kinds of exercise (see ``autograder.device``):
 * ``devices=("cpu",)``: ``fit_transfer_model`` is plain NumPy.
 * ``devices=("cpu", "cuda")``: ``to_device``, ``masked_softmax``, ``scatter_add_rows`` and
   ``device_mlm_step`` take their array module from their inputs (or as an argument).
-  Everywhere they are graded with NumPy standing in for CuPy; with ``--device cuda`` the
-  drivers move the case's arrays to the GPU (``device.to_device``) and bring the results
-  back (``device.to_numpy``), and the results are compared with the NumPy reference's.
+  Everywhere they are graded with NumPy standing in for CuPy, and on the CPU every case runs
+  a second time on ``autograder.fake_gpu``'s device arrays, which refuse host arrays as
+  CuPy does (``grader.with_stand_in_gpu_cases``): hard-coded NumPy fails there. With
+  ``--device cuda`` the drivers move the case's arrays to the GPU (``device.to_device``) and
+  bring the results back (``device.to_numpy``), and the results are compared with the NumPy
+  reference's.
 * ``devices=("cuda",)``: ``time_gpu`` (CUDA events), ``gelu_kernel`` (an
   ``ElementwiseKernel``) and ``softmax_rows_kernel`` (a ``RawKernel``) need CuPy and a GPU.
   Without one they are reported "skipped (no CUDA GPU)" and never run. Their drivers import
@@ -136,6 +139,16 @@ to_device = Exercise(
                 "        if dtype is not None and tree.dtype.kind == 'f':\n"
                 "            tree = tree.astype(dtype)\n"
                 "        return xp.asarray(tree)\n"
+                "    return tree\n"),
+        Mistake("np.array, not xp.array",
+                "copy with xp.array(...): np.array makes a host (NumPy) array, which is not "
+                "where the model's arrays live when xp is cupy (on the CPU the two are the same, "
+                "so only the stand-in GPU cases show it)",
+                _TO_DEVICE_HEAD + _TO_DEVICE_RECURSE +
+                "    if isinstance(tree, np.ndarray):\n"
+                "        if dtype is not None and tree.dtype.kind == 'f':\n"
+                "            tree = tree.astype(dtype)\n"
+                "        return np.array(tree)\n"
                 "    return tree\n"),
         Mistake("lists and tuples not visited",
                 "arrays inside lists and tuples must be copied too: rebuild lists and tuples "
@@ -271,6 +284,14 @@ scatter_add_rows = Exercise(
                 "    table = xp.zeros((num_rows, dim))\n"
                 "    xp.add.at(table, ids.reshape(-1), values.reshape(-1, dim))\n"
                 "    return table\n"),
+        Mistake("NumPy's np.add.at on a GPU array",
+                "np.add.at does not hand a CuPy array over to CuPy: take xp from the values "
+                "(get_array_module) and call xp.add.at on a table made with xp.zeros",
+                "def scatter_add_rows(ids, values, num_rows):\n"
+                "    dim = values.shape[-1]\n"
+                "    table = np.zeros((num_rows, dim), dtype=values.dtype)\n"
+                "    np.add.at(table, ids.reshape(-1), values.reshape(-1, dim))\n"
+                "    return table\n"),
         Mistake("rows counted from the ids",
                 "the table has num_rows rows, whatever the largest id in this batch is",
                 _SCATTER_HEAD +
@@ -405,6 +426,13 @@ device_mlm_step = Exercise(
                 "    loss, grads, _ = mlm_loss_and_grads(params, config, batch)\n"
                 "    optimizer.step([grads[name] for name in params])\n"
                 "    return mlm_loss_and_grads(params, config, batch, compute_grads=False)[0]\n"),
+        Mistake("the batch left on the host",
+                "move the batch where the parameters are first: batch = to_device(batch, xp), "
+                "with xp the parameters' module (on a GPU the model cannot read host arrays)",
+                "def device_mlm_step(params, optimizer, batch, config):\n"
+                "    loss, grads, _ = mlm_loss_and_grads(params, config, batch)\n"
+                "    optimizer.step([grads[name] for name in params])\n"
+                "    return loss\n"),
         Mistake("gradients in sorted order",
                 "the optimizer holds the parameters in the order of params (it was built on "
                 "list(params.values())): pass [grads[name] for name in params]",

@@ -8,15 +8,22 @@ NumPy random generator, ``np.add.at``, SciPy's ``erf``): CuPy refuses to mix the
 ``DeviceArray`` is an ``np.ndarray`` subclass that does the same: a NumPy ufunc or function
 that gets a device array and a plain NumPy array (other than an index) raises ``TypeError``,
 as do ``ufunc.at`` and ufuncs CuPy does not have (SciPy's), exactly where CuPy's
-``__array_ufunc__`` / ``__array_function__`` give up. ``install(monkeypatch)`` puts this module
-in ``sys.modules`` as ``cupy`` (and ``cupyx.scipy.special``), so that ``solutions.layers
-.array_module`` and ``solutions.gpu.get_array_module`` pick it for device arrays.
+``__array_ufunc__`` / ``__array_function__`` give up. ``installed()`` (a context manager) and
+``install(monkeypatch)`` (for tests) put the fake module in ``sys.modules`` as ``cupy`` (and
+``cupyx.scipy.special``), so that ``solutions.layers.array_module`` and
+``solutions.gpu.get_array_module`` pick it for device arrays.
+
+The grader uses it to grade lesson 11's array-module-agnostic exercises on a machine without
+a GPU a second time, on "device" arrays: code that hard-codes NumPy (``np.add.at``, a host
+``np.zeros``) fails there as it would on a GPU. The fake module has CuPy's names for every
+NumPy function (``cupy.X`` is ``numpy.X`` on device arrays).
 
 It checks where arrays live, not CUDA: kernels, events and speed still need a real GPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import types
 
@@ -119,6 +126,9 @@ class _Ufunc:
     def __call__(self, *args, **kwargs):
         return _device(self.ufunc(*_host(args), **_host(kwargs)))
 
+    def __getattr__(self, name):            # reduce, accumulate, outer, ... on device arrays
+        return _wrap(getattr(self.ufunc, name))
+
     def at(self, a, indices, b=None):
         _check([a, indices] + ([] if b is None else [b]), f"cupy.{self.ufunc.__name__}.at")
         self.ufunc.at(_host(a), _host(indices), *([] if b is None else [_host(b)]))
@@ -167,18 +177,59 @@ def build():
     cupy.cuda = types.SimpleNamespace(get_current_stream=lambda: types.SimpleNamespace(
         synchronize=lambda: None))
 
+    def any_numpy_name(name):               # cupy.X for every other NumPy X, on device arrays
+        value = getattr(np, name)           # AttributeError for a name NumPy lacks too
+        if isinstance(value, np.ufunc):
+            return _Ufunc(value)
+        return _wrap(value) if callable(value) and not isinstance(value, type) else value
+    cupy.__getattr__ = any_numpy_name
+
     special = types.ModuleType("cupyx.scipy.special")
     special.erf = _wrap(scipy_special.erf)
     return cupy, special
 
 
-def install(monkeypatch):
-    """Make ``import cupy`` (and ``cupyx.scipy.special``) give the fake; returns it."""
+_MODULE_NAMES = ("cupy", "cupyx", "cupyx.scipy", "cupyx.scipy.special")
+
+
+def _modules():
     cupy, special = build()
     cupyx = types.ModuleType("cupyx")
     scipy_pkg = types.ModuleType("cupyx.scipy")
     cupyx.scipy, scipy_pkg.special = scipy_pkg, special
-    for name, module in {"cupy": cupy, "cupyx": cupyx, "cupyx.scipy": scipy_pkg,
-                         "cupyx.scipy.special": special}.items():
+    return dict(zip(_MODULE_NAMES, (cupy, cupyx, scipy_pkg, special)))
+
+
+@contextlib.contextmanager
+def installed():
+    """``import cupy`` gives the fake inside the block; whatever was there comes back after."""
+    saved = {name: sys.modules.get(name) for name in _MODULE_NAMES}
+    modules = _modules()
+    sys.modules.update(modules)
+    try:
+        yield modules["cupy"]
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def to_device(tree):
+    """NumPy arrays (also inside dicts, lists and tuples) as device arrays (copies)."""
+    if isinstance(tree, np.ndarray):
+        return np.array(tree).view(DeviceArray)
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(to_device(v) for v in tree)
+    if isinstance(tree, dict):
+        return {k: to_device(v) for k, v in tree.items()}
+    return tree
+
+
+def install(monkeypatch):
+    """Make ``import cupy`` (and ``cupyx.scipy.special``) give the fake; returns it."""
+    modules = _modules()
+    for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
-    return cupy
+    return modules["cupy"]
