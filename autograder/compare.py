@@ -222,8 +222,8 @@ def _generic_hint(diff):
         return None
     if diff.kind == "dtype":
         if exp.dtype.kind == "f" and np.asarray(got).dtype.kind in "biu":
-            return "integer dtype where floats are expected: start from a float array " \
-                   "(e.g. np.zeros(shape) is float64)"
+            return "integer dtype where floats are expected: a // where / belongs, or an " \
+                   "array started as integers (np.zeros(shape) is float64)"
         if exp.dtype.kind in "iu" and np.asarray(got).dtype.kind == "f":
             return "a float where a whole number is expected: count in integers (// rather " \
                    "than /, or int(...) at the end)"

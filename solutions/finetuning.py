@@ -193,7 +193,8 @@ def stratified_subset(labels, size, rng):
     Class c, with ``n_c`` of the N examples, gets ``floor(size * n_c / N)`` places;
     the places left over go one each to the classes with the largest remainders
     ``size * n_c / N - floor(size * n_c / N)`` (the smaller class index first on
-    ties). Within each class the examples are drawn at random, without
+    ties). Compare the remainders exactly, in integers: ``(size * n_c) % N``
+    (as floats, equal remainders can differ in their last bit). Within each class the examples are drawn at random, without
     replacement, from ``rng``: the same generator state gives the same subset.
 
     Args:

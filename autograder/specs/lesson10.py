@@ -325,9 +325,15 @@ classification_scores = Exercise(
 
 
 def run_collator(cls, case):
-    """Build one collator and call it on each batch in turn."""
+    """Build one collator and call it on each batch in turn; the examples must not change."""
     collator = cls(*case.args.values(), **case.kwargs)
-    return [collator(batch) for batch in case.data["batches"]]
+    batches = case.data["batches"]
+    before = [[(np.array(ids), label) for ids, label in batch] for batch in batches]
+    outputs = [collator(batch) for batch in batches]
+    unchanged = all(np.array_equal(np.asarray(ids), old) and label == old_label
+                    for batch, old_batch in zip(batches, before)
+                    for (ids, label), (old, old_label) in zip(batch, old_batch))
+    return {"batches": outputs, "the examples left as they were": unchanged}
 
 
 def _examples(rng, lengths, cls=2, sep=3, vocab=30, classes=2):
@@ -348,6 +354,9 @@ def _collator_cases(rng):
              data={"batches": [_examples(rng, [5, 8, 3])]}),
         Case("batch of one, ids as an array", {"pad_id": 0},
              data={"batches": [[(np.array([2, 11, 12, 3]), 1)]]}),
+        Case("ids as arrays, max_length=4: cut arrays too", {"pad_id": 0}, {"max_length": 4},
+             data={"batches": [[(np.array([2, 11, 12, 13, 14, 3]), 1),
+                                (np.array([2, 9, 3]), 0)]]}),
         Case("no padding needed, 4 classes", {"pad_id": 0},
              data={"batches": [_examples(rng, [6, 6, 6, 6, 6], classes=4)]}),
         Case("max_length=2: only [CLS] [SEP] left", {"pad_id": 0}, {"max_length": 2},
@@ -417,7 +426,8 @@ def run_subset(fn, case):
     return {
         "number of indices": len(first),
         "examples of each class": np.bincount(labels[first], minlength=labels.max() + 1),
-        "indices distinct and sorted": bool(np.all(np.diff(first) > 0)),
+        "indices distinct": len(np.unique(first)) == len(first),
+        "indices sorted": bool(np.all(np.diff(first) >= 0)),
         "the same subset for the same seed": bool(np.array_equal(first, again)),
         "another subset for another seed": not np.array_equal(first, other),
     }
@@ -439,6 +449,10 @@ def _subset_cases(rng):
         case("size 0", [4, 6], 0),
         case("size N: every example", [30, 10], 40),
         case("four classes, 500 of 2,000", [900, 600, 300, 200], 500),
+        case("60/25/15, 7 kept: the leftover place goes to the largest remainder, not the "
+             "largest class", [60, 25, 15], 7),
+        case("1/1/7, 3 kept: three equal remainders (exact only in integers), class 0 first",
+             [1, 1, 7], 3),
     ]
 
 
@@ -482,6 +496,25 @@ stratified_subset = Exercise(
                 "draw the examples of each class at random from rng: the first ones of each "
                 "class are the same subset for every seed",
                 _subset_mistake(draw="members[:q]")),
+        Mistake("remainders compared as floats",
+                "compare the remainders exactly, in integers (the remainder of size * n_c "
+                "divided by N): as floats, equal remainders can differ in the last bit and "
+                "break the tie rule",
+                _subset_mistake(quotas="share = size * counts / len(labels)\n"
+                                       "    quotas = np.floor(share).astype(int)\n"
+                                       "    quotas[np.argsort(-(share - quotas), kind='stable')"
+                                       "[:size - quotas.sum()]] += 1")),
+        Mistake("the leftover places to the largest classes",
+                "the places left over go to the largest *remainders*, size * n_c / N minus its "
+                "floor, not to the largest classes",
+                _subset_mistake(quotas="quotas = size * counts // len(labels)\n"
+                                       "    quotas[np.argsort(-counts, kind='stable')"
+                                       "[:size - quotas.sum()]] += 1")),
+        Mistake("not sorted",
+                "return the indices sorted (np.sort), as the docstring asks",
+                _SUBSET_TEMPLATE.format(quotas=_QUOTAS,
+                                        draw="rng.choice(members, size=q, replace=False)").replace(
+                    "return np.sort(np.concatenate(chosen))", "return np.concatenate(chosen)")),
         Mistake("drawn with replacement",
                 "draw without replacement (replace=False): an example must not be picked twice",
                 _subset_mistake(draw="rng.choice(members, size=q, replace=True)")),
