@@ -290,15 +290,15 @@ STAND_IN_GPU = "stand_in_gpu"
 
 
 def with_stand_in_gpu_cases(exercise, cases, where):
-    """The cases, and on the CPU each one again on a stand-in GPU, for an exercise that can
-    run on a GPU.
+    """The cases, and on the CPU each one again on a stand-in GPU, for CuPy code
+    (``exercise.stand_in_gpu``: lesson 11's array-module-agnostic exercises).
 
     Without a GPU, NumPy stands in for CuPy, so code that hard-codes NumPy (``np.add.at``,
     a host ``np.zeros`` next to device arrays) would pass. The copies run on
     ``fake_gpu``'s device arrays, which refuse to mix with host arrays as CuPy does; their
     expected values are the NumPy reference's, as on a real GPU.
     """
-    if where != "cpu" or "cuda" not in exercise.devices:
+    if where != "cpu" or not exercise.stand_in_gpu:
         return cases
     copies = []
     for case in cases:
@@ -410,7 +410,7 @@ def judge(exercise, cases, outcome):
             hint = _hint_for(exercise, case, expected, entry["value"], diff)
             if hint:
                 detail += f"\nhint: {hint}"
-            for warning in entry["warnings"]:      # e.g. an input changed in place: a likely cause
+            for warning in entry["warnings"]:      # an input changed in place: a likely cause
                 detail += f"\nnote: {warning}"
             case_results.append(CaseResult(case.name, False, detail))
         if first_failure is None:

@@ -126,6 +126,8 @@ class Exercise:
     mistakes: list = field(default_factory=list)
     timeout: float = 10.0
     devices: tuple = ("cpu",)             # ("cpu", "cuda"): also on a GPU; ("cuda",): GPU only
+    stand_in_gpu: bool = False            # CuPy code: on the CPU, every case again on
+                                          # autograder.fake_gpu's strict device arrays
     warn_on_mutation: bool = True
     lesson: Any = None                    # set by the Lesson that holds it
 

@@ -112,7 +112,7 @@ _TO_DEVICE_RECURSE = (
 to_device = Exercise(
     id="11.to_device", symbol="to_device", points=2, reference=gpu.to_device,
     title="copy a batch or a model to the GPU: floats cast, ids kept, always a copy",
-    cases=_to_device_cases, run=_run_to_device, devices=("cpu", "cuda"),
+    cases=_to_device_cases, run=_run_to_device, devices=("cpu", "cuda"), stand_in_gpu=True,
     warn_on_mutation=False,
     mistakes=[
         Mistake("every array cast",
@@ -201,6 +201,7 @@ masked_softmax = Exercise(
     id="11.masked_softmax", symbol="masked_softmax", points=2, reference=gpu.masked_softmax,
     title="a masked softmax that runs on NumPy and CuPy alike",
     cases=_masked_softmax_cases, run=_run_masked_softmax, devices=("cpu", "cuda"),
+    stand_in_gpu=True,
     tolerance=AGNOSTIC,
     mistakes=[
         Mistake("no max shift",
@@ -268,6 +269,7 @@ scatter_add_rows = Exercise(
     reference=gpu.scatter_add_rows,
     title="the embedding gradient: a scatter-add that runs on NumPy and CuPy",
     cases=_scatter_cases, run=_run_scatter_add_rows, devices=("cpu", "cuda"),
+    stand_in_gpu=True,
     tolerance=AGNOSTIC,
     mistakes=[
         Mistake("table[ids] += values",
@@ -403,7 +405,7 @@ device_mlm_step = Exercise(
     id="11.device_mlm_step", symbol="device_mlm_step", points=2,
     reference=gpu.device_mlm_step, requires=("11.to_device",),
     title="one masked-LM training step where the parameters live",
-    cases=_step_cases, run=_run_device_mlm_step, devices=("cpu", "cuda"),
+    cases=_step_cases, run=_run_device_mlm_step, devices=("cpu", "cuda"), stand_in_gpu=True,
     tolerance=Tolerance(rtol=1e-4, atol=2e-4), warn_on_mutation=False,
     mistakes=[
         Mistake("no optimizer step",
