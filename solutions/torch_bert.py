@@ -74,7 +74,7 @@ def batch_to_tensors(batch, device="cpu"):
     """
     tensors = {}
     for name, array in batch.items():
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        tensor = torch.from_numpy(np.asarray(array, order="C"))   # C order; 0-d stays 0-d
         if tensor.is_floating_point():
             tensor = tensor.float()
         elif tensor.dtype != torch.bool:

@@ -160,3 +160,19 @@ def test_mlp_input_gradient_matches_central_differences():
     x = rng.uniform(size=(1, 5))
     numeric = numerical_gradient(lambda v: float(rs.mlp_forward(mlp, v)[0, 2]), x.copy())
     np.testing.assert_allclose(rs.mlp_input_gradient(mlp, x, 2), numeric, atol=1e-7)
+
+
+def test_an_input_dict_changed_in_place_is_reported():
+    """The grader looks inside dicts of arrays too: scaling the caller's gradients in place
+    gives the right answer but leaves a warning."""
+    from autograder import grader, specs
+    source = ("def clip_per_example(per_example_grads, max_norm):\n"
+              "    squares = sum(np.sum(g.reshape(len(g), -1) ** 2, axis=1)\n"
+              "                  for g in per_example_grads.values())\n"
+              "    factor = np.minimum(1.0, max_norm / (np.sqrt(squares) + 1e-6))\n"
+              "    for g in per_example_grads.values():\n"
+              "        g *= factor.reshape((-1,) + (1,) * (g.ndim - 1))\n"
+              "    return per_example_grads\n")
+    result = grader.grade(specs.get_exercise("15.clip_per_example"), source=source)
+    assert result.status == "passed"
+    assert any("changed its input `per_example_grads` in place" in w for w in result.warnings)

@@ -372,7 +372,7 @@ def _sdpa_cases(rng):
         return Case(name, {"x": x, "attention_mask": mask, "num_heads": H},
                     data={"weights": weights})
     return [
-        case("B=2, T=5, D=8, 2 heads, padding", 2, 5, 8, 2, lengths=[5, 3]),
+        case("B=3, T=5, D=8, 2 heads, padding", 3, 5, 8, 2, lengths=[5, 3, 4]),
         case("no mask (None)", 2, 4, 8, 4),
         case("a mask with no padding", 2, 4, 8, 2, lengths=[4, 4]),
         case("batch of one, one head", 1, 6, 4, 1, lengths=[4]),
@@ -531,6 +531,14 @@ torch_training_step = _TorchExercise(
                 "clip between backward() and optimizer.step(): clipping afterwards changes "
                 "gradients nobody uses",
                 _step_mistake(_ZERO, _FORWARD, _BACKWARD, _STEP, _CLIP, _SCHEDULE)),
+        Mistake("the learning rate read after the schedule moved",
+                "return the learning rate this step used: read optimizer.param_groups[0]['lr'] "
+                "before scheduler.step() changes it",
+                _STEP_TEMPLATE.replace('    learning_rate = optimizer.param_groups[0]["lr"]\n', "")
+                .replace('    return {{"loss"', '    learning_rate = optimizer.param_groups[0]["lr"]\n'
+                                             '    return {{"loss"')
+                .format(body=(_ZERO + _FORWARD + _BACKWARD + _CLIP + _STEP + _SCHEDULE)
+                        .rstrip("\n"))),
         Mistake("scheduler stepped before the optimizer",
                 "call scheduler.step() after optimizer.step(): stepping it first skips the first "
                 "learning rate of the schedule (PyTorch warns about it)",
@@ -558,9 +566,12 @@ def _gradient_function(case):
 
 
 def run_adamw_trajectory(fn, case):
+    initial = case.args["initial"]
+    before = initial.copy()
     with _one_thread():
-        return fn(case.args["initial"], _gradient_function(case), _plain(case.args["steps"]),
-                  **_plain(case.kwargs), device=device.torch_device())
+        trajectory = fn(initial, _gradient_function(case), _plain(case.args["steps"]),
+                        **_plain(case.kwargs), device=device.torch_device())
+    return {"trajectory": trajectory, "initial left as it was": bool(np.array_equal(initial, before))}
 
 
 def _adamw_cases(rng):
@@ -628,6 +639,17 @@ torch_adamw_trajectory = _TorchExercise(
         Mistake("gradient always at the start",
                 "evaluate gradient_fn at the current parameter every step, not at initial",
                 _adamw_mistake(at="initial")),
+        Mistake("the parameter made with torch.from_numpy",
+                "torch.from_numpy shares the array's memory, so the optimizer moves the "
+                "caller's `initial` too: start from a copy, torch.tensor(initial, ...)",
+                _ADAMW_TEMPLATE.replace(
+                    "param = torch.tensor(initial, dtype=torch.float64, device=device, "
+                    "requires_grad=True)",
+                    "param = torch.from_numpy(initial).requires_grad_()").format(
+                    optimizer="torch.optim.AdamW([param], lr=lr, betas=betas, eps=eps, "
+                              "weight_decay=weight_decay)",
+                    record_before="pass", at="param.detach().cpu().numpy()",
+                    record_after="trajectory.append(param.detach().cpu().numpy().copy())")),
         Mistake("recorded before the step",
                 "row t is the parameter AFTER step t + 1: record after optimizer.step()",
                 _adamw_mistake(record_before="trajectory.append(param.detach().cpu().numpy().copy())",

@@ -5,7 +5,7 @@ ALTERNATIVES = {
         # torch.as_tensor with the dtype chosen from NumPy's kind
         "def batch_to_tensors(batch, device='cpu'):\n"
         "    dtypes = {'f': torch.float32, 'b': torch.bool}\n"
-        "    return {name: torch.as_tensor(np.ascontiguousarray(a),\n"
+        "    return {name: torch.as_tensor(np.asarray(a, order='C'),\n"
         "                                  dtype=dtypes.get(a.dtype.kind, torch.int64), device=device)\n"
         "            for name, a in batch.items()}\n",
     ],
