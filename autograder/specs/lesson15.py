@@ -336,7 +336,7 @@ _WEAT = """def weat_effect_size(X, Y, A, B):
         return {score}
 
     s_x, s_y = scores(X), scores(Y)
-    return float({numerator} / np.std(np.concatenate([s_x, s_y]), ddof={ddof}))
+    return float({numerator} / {spread})
 """
 
 
@@ -344,7 +344,10 @@ def _weat_mistake(**parts):
     defaults = {"normalize": "A, B = unit(A), unit(B)", "normalize_w": "W = unit(W)",
                 "score": "(W @ A.T).mean(axis=1) - (W @ B.T).mean(axis=1)",
                 "numerator": "(s_x.mean() - s_y.mean())", "ddof": "1"}
-    return _WEAT.format(**dict(defaults, **parts))
+    defaults.update(parts)
+    defaults.setdefault("spread", "np.std(np.concatenate([s_x, s_y]), ddof={})".format(
+        defaults["ddof"]))
+    return _WEAT.format(**defaults)
 
 
 weat_effect_size = Exercise(
@@ -367,29 +370,12 @@ weat_effect_size = Exercise(
                               numerator="(s_x.sum() - s_y.sum())")),
         Mistake("the spread of X only",
                 "the standard deviation is over all the targets, X and Y together",
-                "def weat_effect_size(X, Y, A, B):\n"
-                "    def unit(v):\n"
-                "        return v / np.linalg.norm(v, axis=1, keepdims=True)\n"
-                "    A, B = unit(A), unit(B)\n"
-                "    def scores(W):\n"
-                "        W = unit(W)\n"
-                "        return (W @ A.T).mean(axis=1) - (W @ B.T).mean(axis=1)\n"
-                "    s_x, s_y = scores(X), scores(Y)\n"
-                "    return float((s_x.mean() - s_y.mean()) / np.std(s_x, ddof=1))\n"),
+                _weat_mistake(spread="np.std(s_x, ddof=1)")),
         Mistake("the two groups' pooled standard deviation",
                 "divide by the standard deviation of all the scores of X and Y taken as one "
                 "sample, np.std(np.concatenate([s_x, s_y]), ddof=1), not by a pooled or "
                 "averaged spread of the two groups",
-                "def weat_effect_size(X, Y, A, B):\n"
-                "    def unit(v):\n"
-                "        return v / np.linalg.norm(v, axis=1, keepdims=True)\n"
-                "    A, B = unit(A), unit(B)\n"
-                "    def scores(W):\n"
-                "        W = unit(W)\n"
-                "        return (W @ A.T).mean(axis=1) - (W @ B.T).mean(axis=1)\n"
-                "    s_x, s_y = scores(X), scores(Y)\n"
-                "    pooled = np.sqrt((np.var(s_x, ddof=1) + np.var(s_y, ddof=1)) / 2)\n"
-                "    return float((s_x.mean() - s_y.mean()) / pooled)\n"),
+                _weat_mistake(spread="np.sqrt((np.var(s_x, ddof=1) + np.var(s_y, ddof=1)) / 2)")),
         Mistake("the cosine with the mean attribute vector",
                 "s(w) is the mean of the cosines of w with each attribute word, not the cosine "
                 "with their mean vector",
