@@ -212,6 +212,9 @@ def _generic_hint(diff):
     if diff.kind == "shape":
         got = np.asarray(got)
         if exp.ndim == 0 and got.size == 1:
+            if exp.dtype.kind in "iu":
+                return "return a scalar (shape ()), for example np.asarray(n, dtype=np.int64) " \
+                       "for a count"
             return "return a scalar (shape ()), for example with float(...) or .item()"
         if got.ndim == exp.ndim and got.shape == exp.shape[::-1] and exp.ndim > 1:
             return "the shape is the expected one reversed: transposed, or the axes swapped?"

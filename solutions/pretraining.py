@@ -124,7 +124,7 @@ def training_step(params, batch, loss_fn, groups, step, total_steps, args):
     1. ``loss, grads, stats = loss_fn(params, batch)``;
     2. clip all the gradients together with lesson 02's ``clip_grad_norm`` to
        ``args.max_grad_norm`` (when it is None or 0 nothing is clipped, but the
-       norm is still measured), before any parameter moves;
+       norm is still measured: clip to ``math.inf``), before any parameter moves;
     3. ``lr = scheduled_lr(step, args.learning_rate, args.warmup_steps,
        total_steps, args.lr_scheduler_type)``: warmup, then decay;
     4. for every group ``(names, optimizer)``: set ``optimizer.lr = lr`` and call
@@ -144,8 +144,9 @@ def training_step(params, batch, loss_fn, groups, step, total_steps, args):
             ``warmup_steps``, ``lr_scheduler_type`` and ``max_grad_norm``).
 
     Returns:
-        dict: ``stats``, plus "loss" (float), "grad_norm" (the global norm
-        before clipping) and "learning_rate" (the ``lr`` of this step).
+        dict: a new dict with the entries of ``stats``, plus "loss" (float),
+        "grad_norm" (the global norm before clipping) and "learning_rate" (the
+        ``lr`` of this step).
     """
     loss, grads, stats = loss_fn(params, batch)
     max_norm = args.max_grad_norm or math.inf          # None or 0: measure, do not clip
@@ -244,8 +245,9 @@ def load_optimizer_state(groups, state):
 def checkpoints_to_delete(names, save_total_limit):
     """The checkpoint folders to delete so that only the newest ``save_total_limit`` remain.
 
-    A checkpoint folder is named ``checkpoint-<step>``, the step in digits
-    (``checkpoint-1500``); the newest is the one with the largest step, compared
+    A checkpoint folder is named ``checkpoint-<step>``, the step in digits and
+    nothing after them (``checkpoint-1500``; ``checkpoint-1500.tmp``, a save in
+    progress, is not one); the newest is the one with the largest step, compared
     as numbers (``checkpoint-1000`` is newer than ``checkpoint-900``). Every
     other name is not a checkpoint and is never deleted. A limit of None, or
     below 1, keeps every checkpoint.

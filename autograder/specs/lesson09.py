@@ -45,6 +45,8 @@ def _steps_cases(rng):
                                                 "num_train_epochs": 3, "max_steps": 7}),
         Case("max_steps=-1: the epochs decide", {"num_examples": 100, "batch_size": 10,
                                                  "num_train_epochs": 1, "max_steps": -1}),
+        Case("max_steps=0 is not > 0: the epochs decide",
+             {"num_examples": 50, "batch_size": 16, "num_train_epochs": 2, "max_steps": 0}),
     ]
 
 
@@ -470,6 +472,7 @@ def run_load_optimizer_state(fn, case):
     state = pretraining.optimizer_state(groups)
     resumed = {name: value.copy() for name, value in params.items()}
     fresh = toy_groups(resumed, case.data["lr"], case.data["weight_decay"])
+    saved = {key: np.array(value) for key, value in state.items()}
     fn(fresh, state)
     history = {name: [] for name in TOY_NAMES}
     for grads in case.data["after"]:
@@ -477,8 +480,11 @@ def run_load_optimizer_state(fn, case):
             optimizer.step([grads[n] for n in names])
         for name in TOY_NAMES:
             history[name].append(resumed[name].copy())
-    return {f"params[{name!r}] after each step once resumed": np.stack(h)
-            for name, h in history.items()}
+    # copied into the optimizer, not shared with it: training on leaves the saved state alone
+    untouched = all(np.array_equal(state[key], value) for key, value in saved.items())
+    return {**{f"params[{name!r}] after each step once resumed": np.stack(h)
+               for name, h in history.items()},
+            "the saved state left as it was after training on": untouched}
 
 
 def _state_cases(rng):
@@ -587,6 +593,15 @@ load_optimizer_state = Exercise(
                 "            m = state[name + '.exp_avg'].copy()\n"
                 "            v = state[name + '.exp_avg_sq'].copy()\n"
                 "        opt.t = int(state['step'])\n"),
+        Mistake("the saved arrays put in the optimizer",
+                "copy the saved moments into the optimizer's own arrays (opt.m[k][...] = saved): "
+                "opt.m[k] = saved makes the optimizer update the checkpoint's arrays as it trains",
+                _load_mistake(assign="opt.m[k] = state[name + '.exp_avg']; "
+                                     "opt.v[k] = state[name + '.exp_avg_sq']")),
+        Mistake("t set to the saved array",
+                "t is a plain int: opt.t = int(state['step']). The saved step is an array of "
+                "shape (), and every group's optimizer would then share it and add 1 to it",
+                _load_mistake(step="opt.t = state['step']")),
         Mistake("first group only",
                 "restore every group (the one without weight decay too)",
                 _load_mistake(groups="groups[:1]")),
@@ -613,6 +628,8 @@ def _rotation_cases(rng):
         case("save_total_limit=None keeps everything", ["checkpoint-3", "checkpoint-6"], None),
         case("save_total_limit=0 keeps everything", ["checkpoint-3", "checkpoint-6"], 0),
         case("an empty folder", [], 2),
+        case("a save in progress (checkpoint-700.tmp) is not a checkpoint",
+             ["checkpoint-300", "checkpoint-700.tmp", "checkpoint-500", "checkpoint-100"], 1),
     ]
 
 
