@@ -230,6 +230,9 @@ def _generic_hint(diff):
         if exp.dtype.kind in "iu" and np.asarray(got).dtype.kind == "f":
             return "a float where a whole number is expected: count in integers (// rather " \
                    "than /, or int(...) at the end)"
+        if exp.dtype == np.float32 and np.asarray(got).dtype == np.float64:
+            return "float64 where float32 is expected: a float64 array, or a NumPy float64 " \
+                   "scalar such as np.sqrt(d), promotes the result (math.sqrt(d) does not)"
         if exp.dtype == np.float64 and np.asarray(got).dtype == np.float32:
             return "computed in float32: keep the dtype of the inputs (float64 here)"
         return None

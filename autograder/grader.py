@@ -151,12 +151,14 @@ def _same_tree(now, before):
 
 
 def _snapshot(case):
-    """The case's arguments that hold arrays (at any depth), copied before the learner's run."""
-    return {k: _copy_tree(v) for k, v in case.args.items() if _has_arrays(v)}
+    """The case's arguments (positional and keyword) that hold arrays, at any depth, copied
+    before the learner's run."""
+    return {k: _copy_tree(v) for k, v in {**case.args, **case.kwargs}.items() if _has_arrays(v)}
 
 
 def _mutated(before, case):
-    return [k for k, v in before.items() if not _same_tree(case.args[k], v)]
+    given = {**case.args, **case.kwargs}
+    return [k for k, v in before.items() if not _same_tree(given[k], v)]
 
 
 def run_student(payload):

@@ -22,6 +22,8 @@ def test_dtype_mismatch():
     diff = compare(np.zeros(3), np.zeros(3, dtype=np.float32))
     assert diff.kind == "dtype" and "float32" in diff.text
     assert "float32" in generic_hint(diff)
+    promoted = compare(np.zeros(2, dtype=np.float32), np.zeros(2))
+    assert "np.sqrt(d)" in generic_hint(promoted)
     counted = compare(np.array(12, dtype=np.int64), np.array(12.0))
     assert counted.kind == "dtype" and "whole number" in generic_hint(counted)
     assert compare(np.zeros(3), np.zeros(3, dtype=np.float32), Tolerance(check_dtype=False)) is None

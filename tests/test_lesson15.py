@@ -176,3 +176,20 @@ def test_an_input_dict_changed_in_place_is_reported():
     result = grader.grade(specs.get_exercise("15.clip_per_example"), source=source)
     assert result.status == "passed"
     assert any("changed its input `per_example_grads` in place" in w for w in result.warnings)
+
+
+def test_a_keyword_input_changed_in_place_is_reported_too():
+    """attention_forward's mask is a keyword argument of the cases; writing into it is seen."""
+    from autograder import grader, specs
+    source = ("def attention_forward(q, k, v, mask=None):\n"
+              "    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])\n"
+              "    if mask is not None:\n"
+              "        scores = np.where(mask, scores, -np.inf)\n"
+              "        mask[...] = True\n"
+              "    finite = np.where(np.isfinite(scores), scores, 0.0).max(-1, keepdims=True)\n"
+              "    e = np.exp(scores - finite)\n"
+              "    total = e.sum(-1, keepdims=True)\n"
+              "    w = e / np.where(total > 0, total, 1.0)\n"
+              "    return w @ v, (q, k, v, w)\n")
+    result = grader.grade(specs.get_exercise("05.attention_forward"), source=source)
+    assert any("changed its input `mask` in place" in w for w in result.warnings), result.warnings

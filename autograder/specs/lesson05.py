@@ -33,11 +33,16 @@ def _pair(result, what):
 
 
 def run_attention(fn, case):
-    """The output and the attention weights the cache holds (cache[3])."""
+    """The output, the attention weights the cache holds (cache[3]), and its q, k, v: the
+    inputs as they were given (scaling q in place would break the backward pass)."""
     out, cache = _pair(fn(*case.args.values(), **case.kwargs), "attention_forward")
     if not isinstance(cache, (tuple, list)) or len(cache) != 4:
         raise TypeError("the cache must be the tuple (q, k, v, weights) described in the docstring")
-    return {"out": out, "attention weights (cache[3])": cache[3]}
+    if case.data.get("float32"):
+        return {"dtype of out": str(np.asarray(out).dtype),
+                "dtype of the weights (cache[3])": str(np.asarray(cache[3]).dtype)}
+    return {"out": out, "attention weights (cache[3])": cache[3],
+            "q, k, v in the cache (cache[:3], as given)": list(cache[:3])}
 
 
 def _attention_cases(rng, small=False):
@@ -65,6 +70,9 @@ def _attention_cases(rng, small=False):
         cases += [
             Case("batch of one, a single key", _qkv(rng, (1,), 3, 1, 4, 2)),
             Case("large scores (about 1000)", _qkv(rng, (2,), 3, 4, 4, scale=30.0)),
+            Case("float32 in, float32 out", {k: v.astype(np.float32) for k, v in
+                                            _qkv(rng, (2,), 3, 3, 4).items()},
+                 {"mask": attention.causal_mask(3)}, data={"float32": True}),
         ]
     return cases
 
@@ -270,8 +278,11 @@ causal_mask = Exercise(
 def _split_cases(rng):
     def case(B, T, D, H):
         return Case(f"B={B}, T={T}, D={D}, H={H}", {"x": rng.normal(size=(B, T, D)), "num_heads": H})
+    float32 = case(2, 3, 6, 3)
+    float32.name += ", float32"
+    float32.args["x"] = float32.args["x"].astype(np.float32)
     return [case(2, 3, 8, 2), case(1, 4, 6, 3), case(2, 5, 4, 1), case(3, 2, 12, 4),
-            case(2, 3, 4, 4)]
+            case(2, 3, 4, 4), float32]
 
 
 split_heads = Exercise(
@@ -354,7 +365,8 @@ def run_mha(fn, case):
             not isinstance(cache[2], (tuple, list)) or len(cache[2]) != 4:
         raise TypeError("the cache must be the tuple (x, params, attention_cache, context) "
                         "described in the docstring")
-    return {"out": out, "attention weights (cache[2][3])": cache[2][3]}
+    return {"out": out, "attention weights (cache[2][3])": cache[2][3],
+            "the merged heads before Wo (cache[3])": cache[3]}
 
 
 def run_mha_backward(fn, case):

@@ -146,8 +146,9 @@ def run_embeddings(fn, case):
 
 
 def _embeddings_cases(rng, small=False):
-    def case(name, B, T, V=9, D=6, P=8, S=2, types="random", dropout=0.0, **kwargs):
-        config = _config(V=V, D=D, P=P, type_vocab_size=S, dropout=dropout)
+    def case(name, B, T, V=9, D=6, P=8, S=2, types="random", dropout=0.0, eps=None, **kwargs):
+        config = _config(V=V, D=D, P=P, type_vocab_size=S, dropout=dropout,
+                         **({} if eps is None else {"layer_norm_eps": eps}))
         ids = rng.integers(0, V, size=(B, T))
         if types == "random":
             token_types = rng.integers(0, S, size=(B, T))
@@ -181,6 +182,7 @@ def _embeddings_cases(rng, small=False):
         case("three segment types, one token", 2, 1, S=3),
         case("dropout 0.3 while training", 2, 4, dropout=0.3, training=True),
         case("dropout 0.3 but not training: no dropout", 2, 4, dropout=0.3),
+        case("config.layer_norm_eps = 0.5 (large, so that it shows)", 2, 3, eps=0.5),
         _as_float32(case("float32 in, float32 out", 2, 4)),
     ]
 
@@ -350,8 +352,8 @@ def run_mlm_head(fn, case):
 
 
 def _mlm_cases(rng, small=False):
-    def case(name, lead, V=9, D=6, scale=1.0):
-        config = _config(V=V, D=D)
+    def case(name, lead, V=9, D=6, scale=1.0, eps=None):
+        config = _config(V=V, D=D, **({} if eps is None else {"layer_norm_eps": eps}))
         params = _pick(perturbed_params(rng, config), "mlm.", "embeddings.word")
         return Case(name, {"hidden": rng.normal(scale=scale, size=(*lead, D))},
                     data={"params": params, "config": config})
@@ -370,6 +372,7 @@ def _mlm_cases(rng, small=False):
             case("batch of one, one token", (1, 1)),
             case("vocabulary smaller than D", (2, 3), V=3, D=8),
             case("large hidden values (about 5)", (2, 3), scale=5.0),
+            case("config.layer_norm_eps = 0.5 (large, so that it shows)", (2, 3), eps=0.5),
             _as_float32(case("float32 in, float32 out", (2, 3)))]
 
 
@@ -857,7 +860,9 @@ def _bert_cases(rng, small=False):
     def case(name, B, T, lengths=None, types=True, seed_dropout=0.0, V=11, D=8, L=2, H=2, F=16,
              P=7, **kwargs):
         config = _config(V=V, D=D, L=L, H=H, F=F, P=P, dropout=seed_dropout,
-                         pre_ln=kwargs.pop("pre_ln", False))
+                         pre_ln=kwargs.pop("pre_ln", False),
+                         **({"layer_norm_eps": kwargs.pop("layer_norm_eps")}
+                            if "layer_norm_eps" in kwargs else {}))
         kw = dict(kwargs)
         if types:
             kw["token_type_ids"] = (np.arange(T)[None, :] >= T // 2).repeat(B, 0).astype(np.int64)
@@ -887,6 +892,8 @@ def _bert_cases(rng, small=False):
              lengths=[4, 3]),
         case("dropout 0.3, evaluation", 2, 4, seed_dropout=0.3, lengths=[4, 2]),
         case("one layer, one head, batch of one", 1, 6, L=1, H=1),
+        case("config.layer_norm_eps = 0.5, pre-LN (every LayerNorm uses it)", 2, 4,
+             lengths=[4, 3], pre_ln=True, layer_norm_eps=0.5),
         _as_float32(case("float32 in, float32 out", 2, 4, lengths=[4, 2])),
     ]
 

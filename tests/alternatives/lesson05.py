@@ -2,12 +2,14 @@
 
 ALTERNATIVES = {
     "05.attention_forward": [
-        # einsum, a huge negative fill and lesson 01's softmax, then the masked weights zeroed
+        # einsum, the dtype's lowest value as the fill and lesson 01's softmax, then the masked
+        # weights zeroed
         "def attention_forward(q, k, v, mask=None):\n"
-        "    scores = np.einsum('...qd,...kd->...qk', q, k) / np.sqrt(q.shape[-1])\n"
+        "    scores = np.einsum('...qd,...kd->...qk', q, k) / math.sqrt(q.shape[-1])\n"
         "    allowed = np.ones(scores.shape, dtype=bool) if mask is None else \\\n"
         "        np.broadcast_to(mask, scores.shape)\n"
-        "    weights = softmax(np.where(allowed, scores, -1e300), axis=-1) * allowed\n"
+        "    lowest = np.finfo(scores.dtype).min\n"
+        "    weights = softmax(np.where(allowed, scores, lowest), axis=-1) * allowed\n"
         "    return np.einsum('...qk,...kd->...qd', weights, v), (q, k, v, weights)\n",
         # log-sum-exp over the allowed keys, NaN-free thanks to np.errstate + nan_to_num
         "def attention_forward(q, k, v, mask=None):\n"
