@@ -318,10 +318,11 @@ def encode_pair(tokens_a, tokens_b, vocab, max_length=None):
 
     Truncation ("longest first", Hugging Face's default): when the tokens do
     not fit in ``max_length`` with the special tokens, the longer sequence is
-    cut first, from its end. If both must be cut, they share the room left
-    equally: the shorter one (A on a tie) keeps ``room // 2`` tokens and the
-    other ``room - room // 2``, where ``room = max_length - 3``. A single
-    sequence keeps its first ``max_length - 2`` tokens.
+    cut first, from its end. With ``room = max_length - 3``, the shorter one
+    (A on a tie) keeps ``min(its length, room // 2)`` tokens and the other the
+    rest of the room: only the longer is cut when the shorter fits in half,
+    and both share the room equally when neither does. A single sequence keeps
+    its first ``max_length - 2`` tokens.
 
     token_type_ids are 0 for [CLS], A and the first [SEP], and 1 for B and
     its [SEP]. Nothing is padded, so the attention mask is all ones.

@@ -193,3 +193,14 @@ def test_a_keyword_input_changed_in_place_is_reported_too():
               "    return w @ v, (q, k, v, w)\n")
     result = grader.grade(specs.get_exercise("05.attention_forward"), source=source)
     assert any("changed its input `mask` in place" in w for w in result.warnings), result.warnings
+
+
+def test_a_name_the_cell_never_imported_says_how_cells_are_graded():
+    """A notebook's own imports do not reach the command-line grader: the message says so."""
+    from autograder import grader, specs
+    source = ("def clip_per_example(per_example_grads, max_norm):\n"
+              "    return OrderedDict(per_example_grads)\n")
+    result = grader.grade(specs.get_exercise("15.clip_per_example"), source=source)
+    assert result.status == "error"
+    assert "NameError: name 'OrderedDict' is not defined" in result.message
+    assert "import anything else inside the cell" in result.message

@@ -13,7 +13,8 @@ from solutions import data, tokenization
 
 from ..spec import Case, Exercise, Lesson, Mistake
 
-PRELUDE = "import math\nimport string\nimport unicodedata\n\nimport numpy as np\n"
+PRELUDE = ("import math\nimport string\nimport unicodedata\nfrom collections import Counter\n\n"
+           "import numpy as np\n")
 
 # Stands for the vocabulary of load_bert_vocab() in a case's arguments; the driver swaps it in.
 BERT_VOCAB = "<the vocabulary of load_bert_vocab()>"
@@ -400,6 +401,8 @@ def _bert_tokenize_cases(rng):
         Case("BERT vocabulary: mixed scripts",
              {"text": "我爱北京 and Москва\u00a0— naïve😀 emoji\u200b!", "vocab": BERT_VOCAB}),
         Case("empty text", {"text": "", "vocab": small}),
+        Case("a word of 120 letters: [UNK] (WordPiece's 100-character limit)",
+             {"text": "play " + "un" * 60 + " playing", "vocab": small + ["##un"]}),
     ]
 
 
@@ -464,10 +467,17 @@ _MERGE_TEMPLATE = """def merge_pair(symbols, pair):
     return out
 """
 
+def run_merge_pair(fn, case):
+    symbols = case.args["symbols"]
+    before = list(symbols)
+    merged = fn(symbols, case.args["pair"])
+    return {"merged symbols": merged, "symbols left as they were": symbols == before}
+
+
 merge_pair = Exercise(
     id="04.merge_pair", symbol="merge_pair", points=1,
     title="merge every occurrence of a pair of symbols",
-    reference=tokenization.merge_pair, cases=_merge_pair_cases,
+    reference=tokenization.merge_pair, cases=_merge_pair_cases, run=run_merge_pair,
     mistakes=[
         Mistake("## kept inside",
                 "the merged symbol drops the second symbol's \"##\": (\"l\", \"##o\") -> \"lo\", "
