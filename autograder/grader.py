@@ -62,10 +62,14 @@ class ExerciseResult:
 # --------------------------------------------------------------------------- child side
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# The reference solutions count as a library: an error inside a reference prerequisite is
+# reported at the learner's line that called it, not at a line of the reference.
+_SOLUTIONS_DIR = os.path.join(os.path.dirname(_PACKAGE_DIR), "solutions") + os.sep
 _LIBRARY_DIRS = tuple(p for p in {sysconfig.get_paths().get("stdlib"),
                                   sysconfig.get_paths().get("purelib"),
                                   sysconfig.get_paths().get("platlib"),
-                                  os.path.dirname(np.__file__), _PACKAGE_DIR} if p)
+                                  os.path.dirname(np.__file__), _PACKAGE_DIR,
+                                  _SOLUTIONS_DIR} if p)
 
 
 def _student_frame(tb):

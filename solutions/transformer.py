@@ -221,7 +221,8 @@ def init_encoder_block(dim, num_heads, ff_dim, rng, init_std=0.02):
 
     Args:
         dim: int D, the model width.
-        num_heads: int H, dividing D (checked here; the weights do not depend on it).
+        num_heads: int H, dividing D (checked here: a ValueError otherwise; the
+            weights do not depend on it).
         ff_dim: int F, the feed-forward's hidden width (BERT: 4 D).
         rng: a ``np.random.Generator``.
         init_std: float, the standard deviation of the weights (BERT: 0.02).

@@ -619,6 +619,12 @@ encoder_block_backward = Exercise(
 
 def run_init(fn, case):
     rng = np.random.default_rng(int(case.data["seed"]))
+    if case.data.get("must_raise"):
+        try:
+            fn(*case.args.values(), rng, **case.kwargs)
+        except ValueError:
+            return {"raises ValueError when num_heads does not divide dim": True}
+        return {"raises ValueError when num_heads does not divide dim": False}
     params = fn(*case.args.values(), rng, **case.kwargs)
     if not isinstance(params, dict):
         raise TypeError("init_encoder_block returns a dict of arrays; got "
@@ -636,7 +642,9 @@ def _init_cases(rng):
                     {"seed": int(rng.integers(2 ** 31))})
     return [case("D=8, H=2, F=32", 8, 2, 32), case("D=4, H=1, F=16", 4, 1, 16),
             case("D=6, H=3, F=10, init_std=0.5", 6, 3, 10, init_std=0.5),
-            case("D=12, H=4, F=48, init_std=1.0", 12, 4, 48, init_std=1.0)]
+            case("D=12, H=4, F=48, init_std=1.0", 12, 4, 48, init_std=1.0),
+            Case("D=8, H=3: H does not divide D", {"dim": 8, "num_heads": 3, "ff_dim": 16},
+                 data={"seed": 0, "must_raise": True})]
 
 
 _INIT = """def init_encoder_block(dim, num_heads, ff_dim, rng, init_std=0.02):
@@ -671,6 +679,10 @@ init_encoder_block = Exercise(
                 _init_mistake(biases="bq, bk, bv, bo, b2 = (rng.normal(0.0, init_std, size=dim) "
                                      "for _ in range(5))\n"
                                      "    b1 = rng.normal(0.0, init_std, size=ff_dim)")),
+        Mistake("init_std ignored",
+                "draw the weights with the init_std argument, rng.normal(0.0, init_std, ...): "
+                "0.02 is only its default",
+                _init_mistake(draw="rng.normal(0.0, 0.02, size=shape)")),
         Mistake("LayerNorm scale 0",
                 "a LayerNorm starts as the identity: gamma = 1 (ones), beta = 0; with gamma = 0 "
                 "every block's output would be 0",

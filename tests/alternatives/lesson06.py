@@ -93,6 +93,8 @@ ALTERNATIVES = {
     ],
     "06.init_encoder_block": [
         "def init_encoder_block(dim, num_heads, ff_dim, rng, init_std=0.02):\n"
+        "    if (dim // num_heads) * num_heads != dim:\n"
+        "        raise ValueError('num_heads must divide dim')\n"
         "    shapes = {'Wq': (dim, dim), 'Wk': (dim, dim), 'Wv': (dim, dim), 'Wo': (dim, dim),\n"
         "              'W1': (dim, ff_dim), 'W2': (ff_dim, dim)}\n"
         "    drawn = {}\n"
