@@ -100,3 +100,8 @@ def test_infinities_expected_in_other_places_are_named_as_such():
     assert "on purpose" in generic_hint(diff) and "overflow" not in generic_hint(diff)
     unexpected = compare(np.ones(2), np.array([1.0, np.inf]))   # no Inf expected: an overflow
     assert unexpected.kind == "nonfinite" and "overflow" in generic_hint(unexpected)
+
+
+def test_values_that_look_equal_at_six_digits_get_more():
+    diff = compare(np.array([-0.4999775]), np.array([-0.4999780]))
+    assert "got -0.499978" in diff.text and "expected -0.4999775" in diff.text

@@ -20,6 +20,7 @@ def _softmax_cases(rng):
         Case("axis=0", {"x": rng.normal(size=(6, 3))}, {"axis": 0}),
         Case("3-D, axis=1", {"x": rng.normal(size=(2, 3, 4))}, {"axis": 1}),
         Case("all equal", {"x": np.full((2, 4), 7.0)}),
+        Case("float32 in, float32 out", {"x": rng.normal(size=(3, 5)).astype(np.float32)}),
     ]
 
 
@@ -63,6 +64,7 @@ def _log_softmax_cases(rng):
         Case("batch of one", {"x": rng.normal(size=(1, 7))}),
         Case("axis=0", {"x": rng.normal(size=(6, 3))}, {"axis": 0}),
         Case("3-D, axis=1", {"x": rng.normal(size=(2, 3, 4))}, {"axis": 1}),
+        Case("float32 in, float32 out", {"x": rng.normal(size=(3, 5)).astype(np.float32)}),
     ]
 
 

@@ -334,6 +334,15 @@ clip_grad_norm = Exercise(
                 "        for g in grads:\n"
                 "            g *= max_norm / (total + 1e-6)\n"
                 "    return float(np.sqrt(sum(np.sum(g * g) for g in grads)))\n"),
+        Mistake("no 1e-6 in the scale",
+                "scale by max_norm / (norm + 1e-6), as the docstring (and PyTorch) does: without "
+                "the 1e-6 the clipped values differ in their 7th digit",
+                "def clip_grad_norm(grads, max_norm):\n"
+                "    total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))\n"
+                "    if total > max_norm:\n"
+                "        for g in grads:\n"
+                "            g *= max_norm / total\n"
+                "    return total\n"),
         Mistake("sum of norms",
                 "the global norm is sqrt(sum of all squared entries), not the sum of the "
                 "tensors' norms",

@@ -228,6 +228,7 @@ def _gelu_cases(rng):
 def _gelu_forward_cases(rng):
     return _gelu_cases(rng) + [
         Case("huge |x| (1e3)", {"x": np.array([-1000.0, -300.0, 300.0, 1000.0])}),
+        Case("float32 in, float32 out", {"x": rng.normal(size=(3, 4)).astype(np.float32)}),
     ]
 
 
@@ -550,6 +551,9 @@ def _layernorm_forward_cases(rng):
         Case("a constant row, BERT's eps=1e-12", {"x": constant, "gamma": np.ones(5),
                                                   "beta": np.zeros(5)}),
         far,
+        Case("float32 in, float32 out", {"x": rng.normal(size=(2, 6)).astype(np.float32),
+                                         "gamma": rng.normal(1.0, 0.5, size=6).astype(np.float32),
+                                         "beta": rng.normal(size=6).astype(np.float32)}),
     ]
 
 

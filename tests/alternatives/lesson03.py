@@ -38,7 +38,7 @@ ALTERNATIVES = {
         # x * Phi(x), with Phi written through erfc (accurate in the far left tail too)
         "from scipy.special import erfc\n"
         "def gelu_forward(x):\n"
-        "    cdf = 0.5 * erfc(-x / np.sqrt(2.0))\n"
+        "    cdf = 0.5 * erfc(-x / math.sqrt(2.0))\n"
         "    return x * cdf, (x, cdf)\n",
     ],
     "03.gelu_backward": [
@@ -56,7 +56,7 @@ ALTERNATIVES = {
     "03.gelu_tanh_forward": [
         # 0.5 * (1 + tanh(u)) is sigmoid(2u)
         "def gelu_tanh_forward(x):\n"
-        "    u = np.sqrt(2 / np.pi) * x * (1 + 0.044715 * x * x)\n"
+        "    u = math.sqrt(2 / math.pi) * x * (1 + 0.044715 * x * x)\n"
         "    return x / (1 + np.exp(-2 * u)), x\n",
     ],
     "03.gelu_tanh_backward": [
