@@ -216,17 +216,6 @@ def installed():
                 sys.modules[name] = module
 
 
-def to_device(tree):
-    """NumPy arrays (also inside dicts, lists and tuples) as device arrays (copies)."""
-    if isinstance(tree, np.ndarray):
-        return np.array(tree).view(DeviceArray)
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(to_device(v) for v in tree)
-    if isinstance(tree, dict):
-        return {k: to_device(v) for k, v in tree.items()}
-    return tree
-
-
 def install(monkeypatch):
     """Make ``import cupy`` (and ``cupyx.scipy.special``) give the fake; returns it."""
     modules = _modules()

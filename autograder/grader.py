@@ -25,7 +25,7 @@ import numpy as np
 from . import device, fake_gpu, sandbox, specs
 from .codec import normalize
 from .compare import compare, generic_hint
-from .spec import Case
+from .spec import Case, copy_arrays, has_arrays, unchanged
 
 STATUSES = ("passed", "failed", "error", "timeout", "out_of_memory", "not_attempted", "skipped")
 
@@ -123,49 +123,15 @@ def _globals_of(obj):
     return None
 
 
-def _has_arrays(value):
-    if isinstance(value, np.ndarray):
-        return True
-    if isinstance(value, dict):
-        return any(_has_arrays(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_arrays(v) for v in value)
-    return False
-
-
-def _copy_tree(value):
-    """Arrays copied, also inside dicts, lists and tuples; other values as they are."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, dict):
-        return {k: _copy_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_copy_tree(v) for v in value]
-    return value
-
-
-def _same_tree(now, before):
-    if isinstance(before, np.ndarray):
-        return isinstance(now, np.ndarray) and now.shape == before.shape and \
-            np.array_equal(now, before, equal_nan=True)
-    if isinstance(before, dict):
-        return isinstance(now, dict) and now.keys() == before.keys() and \
-            all(_same_tree(now[k], v) for k, v in before.items())
-    if isinstance(before, list):
-        return isinstance(now, (list, tuple)) and len(now) == len(before) and \
-            all(_same_tree(n, b) for n, b in zip(now, before))
-    return True
-
-
 def _snapshot(case):
     """The case's arguments (positional and keyword) that hold arrays, at any depth, copied
     before the learner's run."""
-    return {k: _copy_tree(v) for k, v in {**case.args, **case.kwargs}.items() if _has_arrays(v)}
+    return {k: copy_arrays(v) for k, v in {**case.args, **case.kwargs}.items() if has_arrays(v)}
 
 
 def _mutated(before, case):
     given = {**case.args, **case.kwargs}
-    return [k for k, v in before.items() if not _same_tree(given[k], v)]
+    return [k for k, v in before.items() if not unchanged(given[k], v)]
 
 
 def run_student(payload):

@@ -22,7 +22,7 @@ import numpy as np
 
 from solutions.attention import (attention_forward, causal_mask, merge_heads,    # lesson 05
                                  padding_mask, split_heads)
-from solutions.bert import (bert_backward, embeddings_forward,                   # lesson 07
+from solutions.bert import (bert_backward, embeddings_forward, layer_params,     # lesson 07
                             mlm_head_backward, mlm_head_forward)
 from solutions.corpora import is_grammatical                                    # the toy grammar
 from solutions.layers import layernorm_forward                                  # lesson 03
@@ -332,9 +332,7 @@ def decode_step(params, config, input_ids, cache):
                              config.layer_norm_eps)
     eps, new_cache = config.layer_norm_eps, []
     for i in range(config.num_layers):
-        prefix = f"layers.{i}."
-        block = {name[len(prefix):]: value for name, value in params.items()
-                 if name.startswith(prefix)}
+        block = layer_params(params, i)
         if config.pre_ln:
             normed, _ = layernorm_forward(x, block["ln1_gamma"], block["ln1_beta"], eps)
             attended, layer_cache = _cached_attention(normed, block, config.num_heads, cache[i])

@@ -29,7 +29,7 @@ from solutions.objectives import MLMCollator
 
 from .. import device
 from ..compare import FLOAT32
-from ..spec import Case, Exercise, Lesson, Mistake
+from ..spec import Case, Exercise, Lesson, Mistake, copy_arrays, unchanged
 from .lesson07 import perturbed_params
 
 PRELUDE = ("import math\n\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
@@ -567,11 +567,11 @@ def _gradient_function(case):
 
 def run_adamw_trajectory(fn, case):
     initial = case.args["initial"]
-    before = initial.copy()
+    before = copy_arrays(initial)
     with _one_thread():
         trajectory = fn(initial, _gradient_function(case), _plain(case.args["steps"]),
                         **_plain(case.kwargs), device=device.torch_device())
-    return {"trajectory": trajectory, "initial left as it was": bool(np.array_equal(initial, before))}
+    return {"trajectory": trajectory, "initial left as it was": unchanged(initial, before)}
 
 
 def _adamw_cases(rng):

@@ -10,7 +10,7 @@ import numpy as np
 from solutions import bert, scaling
 
 from ..compare import FLOAT32
-from ..spec import Case, Exercise, Lesson, Mistake, call, named_results
+from ..spec import Case, Exercise, Lesson, Mistake, copy_arrays, unchanged, call, named_results
 
 PRELUDE = "import math\n\nimport numpy as np\n\nfrom solutions.scaling import BYTES_PER_PARAMETER\n"
 
@@ -189,12 +189,10 @@ def _accumulate_cases(rng):
 
 def run_accumulate(fn, case):
     micro_grads = case.args["micro_grads"]
-    before = [{name: value.copy() for name, value in grads.items()} for grads in micro_grads]
+    before = copy_arrays(micro_grads)
     result = fn(micro_grads, case.args["micro_counts"])
-    unchanged = all(grads.keys() == old.keys() and all(np.array_equal(grads[k], v)
-                                                        for k, v in old.items())
-                    for grads, old in zip(micro_grads, before))
-    return {"the batch's gradient": result, "micro_grads left as they were": unchanged}
+    return {"the batch's gradient": result,
+            "micro_grads left as they were": unchanged(micro_grads, before)}
 
 
 _ACCUMULATE = """def accumulate_gradients(micro_grads, micro_counts):

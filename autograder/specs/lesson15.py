@@ -10,7 +10,7 @@ import numpy as np
 from solutions import responsible
 
 from ..compare import FLOAT32
-from ..spec import Case, Exercise, Lesson, Mistake, returns
+from ..spec import Case, Exercise, Lesson, Mistake, copy_arrays, unchanged, returns
 
 # --------------------------------------------------------------------------- per_example_linear_grads
 
@@ -190,12 +190,11 @@ dp_noisy_mean = Exercise(
 
 def run_federated(fn, case):
     global_params = case.args["global_params"]
-    before = {name: value.copy() for name, value in global_params.items()}
+    before = copy_arrays(global_params)
     result = fn(global_params, case.args["client_data"], case.args["local_steps"],
                 case.args["lr"], responsible.softmax_regression_loss_and_grads)
-    unchanged = global_params.keys() == before.keys() and all(
-        np.array_equal(global_params[name], value) for name, value in before.items())
-    return {"the new global parameters": result, "global_params left as they were": unchanged}
+    return {"the new global parameters": result,
+            "global_params left as they were": unchanged(global_params, before)}
 
 
 def _federated_cases(rng):

@@ -11,7 +11,7 @@ from solutions import bert, lora
 
 from ..compare import GRADIENT
 from ..gradcheck import numerical_gradient
-from ..spec import Case, Exercise, Lesson, Mistake, named_results
+from ..spec import Case, Exercise, Lesson, Mistake, copy_arrays, unchanged, named_results
 from .lesson03 import backward_exercise, run_forward
 
 PRELUDE = "import math\n\nimport numpy as np\n\nfrom solutions.lora import LORA_TARGETS\n"
@@ -178,9 +178,9 @@ def _merge_cases(rng):
 
 def run_merge(fn, case):
     W = case.args["W"]
-    before = W.copy()
+    before = copy_arrays(W)
     merged = fn(*case.args.values())
-    return {"merged": merged, "W left as it was": bool(np.array_equal(W, before))}
+    return {"merged": merged, "W left as it was": unchanged(W, before)}
 
 
 merge_lora = Exercise(
@@ -290,12 +290,11 @@ def two_layer_loss(params, batch):
 
 def run_loss_and_grads(fn, case):
     params = case.data["params"]
-    before = {name: value.copy() for name, value in params.items()}
+    before = copy_arrays(params)
     result = fn(params, case.data["adapters"], case.args["scale"], two_layer_loss,
                 case.data["batch"])
-    unchanged = params.keys() == before.keys() and all(
-        np.array_equal(params[name], value) for name, value in before.items())
-    return {**named_results(result, ("loss", "grads")), "params left as they were": unchanged}
+    return {**named_results(result, ("loss", "grads")),
+            "params left as they were": unchanged(params, before)}
 
 
 def _loss_cases(rng):
