@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import device, fake_gpu, sandbox, specs
+from . import device, fake_gpu, sandbox, spec, specs
 from .codec import normalize
 from .compare import compare, generic_hint
 from .spec import Case, copy_arrays, has_arrays, unchanged
@@ -123,15 +123,52 @@ def _globals_of(obj):
     return None
 
 
+def _given(case):
+    """Every input of a case by name: its data (which drivers pass on, e.g. ``dout``), then its
+    arguments, positional and keyword."""
+    return {**case.data, **case.args, **case.kwargs}
+
+
 def _snapshot(case):
-    """The case's arguments (positional and keyword) that hold arrays, at any depth, copied
-    before the learner's run."""
-    return {k: copy_arrays(v) for k, v in {**case.args, **case.kwargs}.items() if has_arrays(v)}
+    """The case's inputs that hold arrays, at any depth, copied before the learner's run."""
+    return {k: copy_arrays(v) for k, v in _given(case).items() if has_arrays(v)}
 
 
 def _mutated(before, case):
-    given = {**case.args, **case.kwargs}
-    return [k for k, v in before.items() if not unchanged(given[k], v)]
+    """The names of the inputs changed in place: the case's, and those a driver handed over
+    through ``spec.watch``. A case input that reached the learner only inside a watched one
+    (the forward's ``x`` in a backward pass's cache) goes by the watched name alone."""
+    given = _given(case)
+    watched = [value for name, value, copy in spec.WATCHED if not unchanged(value, copy)]
+    names = [k for k, v in before.items() if not unchanged(given[k], v)
+             and not any(_shares_memory(given[k], w) for w in watched)]
+    names += [name for name, value, copy in spec.WATCHED if not unchanged(value, copy)]
+    return list(dict.fromkeys(names))
+
+
+def _arrays(value):
+    """The arrays in ``value``, also inside dicts, lists and tuples."""
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _arrays(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _arrays(v)
+
+
+def _shares_memory(a, b):
+    return any(np.shares_memory(x, y) for x in _arrays(a) for y in _arrays(b))
+
+
+# What changing an input in place can break, where it is more than "callers may not expect it".
+_MUTATION_EFFECTS = {
+    "dout": "where a residual connection sends the same upstream gradient down two paths, "
+            "the other path would get the changed one",
+    "cache": "the cache belongs to the forward pass; a second backward pass through it, or "
+             "anything else that holds its arrays, would see the changed values",
+}
 
 
 def run_student(payload):
@@ -207,7 +244,8 @@ def _stand_in_gpu():
 def _run_cases(exercise, obj, raw_cases, result):
     for raw in raw_cases:
         case = Case.from_dict(raw).copy()      # the learner may change what it is given
-        before = _snapshot(case) if exercise.warn_on_mutation else {}
+        before = _snapshot(case) if exercise.warn_on_mutation else None
+        spec.WATCHED.clear()
         entry = {"value": None, "error": None, "error_type": None, "warnings": []}
         try:
             with warnings.catch_warnings(), _on_stand_in_gpu(case):
@@ -218,9 +256,9 @@ def _run_cases(exercise, obj, raw_cases, result):
         except BaseException as exc:
             entry["error"] = describe_exception(exc)
             entry["error_type"] = type(exc).__name__
-        for name in _mutated(before, case):
-            entry["warnings"].append(f"your code changed its input `{name}` in place; callers "
-                                     "may not expect that")
+        for name in _mutated(before, case) if before is not None else ():
+            effect = _MUTATION_EFFECTS.get(name, "callers may not expect that")
+            entry["warnings"].append(f"your code changed its input `{name}` in place; {effect}")
         result["cases"].append(entry)
 
 

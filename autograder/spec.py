@@ -103,11 +103,12 @@ def backward_driver(reference_forward):
 
     The cache comes from the *reference* forward on the case's arguments (its
     layout is part of the documented contract), and the upstream gradient from
-    ``case.data["dout"]``; the learner's backward returns the gradients.
+    ``case.data["dout"]``; the learner's backward returns the gradients. The
+    grader reports either changed in place (``watch``).
     """
     def run(backward, case):
         _, cache = reference_forward(*case.args.values(), **case.kwargs)
-        return backward(case.data["dout"], cache)
+        return backward(case.data["dout"], watch("cache", cache))
     return run
 
 
@@ -204,3 +205,17 @@ def unchanged(now, before):
         return isinstance(now, (list, tuple)) and len(now) == len(before) and \
             all(unchanged(n, b) for n, b in zip(now, before))
     return True
+
+
+
+# Inputs a driver builds for the learner's code (a cache from the reference forward pass, say)
+# are not in the case, so the grader cannot see them changed; a driver hands them over through
+# ``watch`` and the grader compares them after the run as it compares the case's own inputs.
+WATCHED = []                              # (name, value, copy) for the case being run
+
+
+def watch(name, value):
+    """``value``, unchanged, with the grader told to report it if the learner changes it in place."""
+    if has_arrays(value):
+        WATCHED.append((name, value, copy_arrays(value)))
+    return value

@@ -55,6 +55,7 @@ def test_reference_source_passes_and_grading_is_deterministic(exercise):
     source = notebook.solution_source(exercise)
     first = grader.grade(exercise, source=source)
     assert first.status == "passed", first.message
+    assert not first.warnings, first.warnings       # the reference changes none of its inputs
     wrong = exercise.mistakes[0].source
     a, b = grader.grade(exercise, source=wrong), grader.grade(exercise, source=wrong)
     assert (a.score, a.status, a.message) == (b.score, b.status, b.message)

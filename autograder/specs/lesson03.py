@@ -13,7 +13,7 @@ from solutions import layers
 
 from ..compare import GRADIENT, _describe_type
 from ..gradcheck import gradients_through, numerical_gradient
-from ..spec import Case, Exercise, Lesson, Mistake, backward_driver, call
+from ..spec import Case, Exercise, Lesson, Mistake, backward_driver, call, watch
 
 PRELUDE = ("import math\n\nimport numpy as np\nfrom scipy.special import erf\n\n"
            "from solutions.layers import array_module\n")
@@ -481,7 +481,7 @@ dropout_forward = Exercise(
 def run_dropout_backward(backward, case):
     rng = np.random.default_rng(int(case.data["seed"]))
     _, cache = layers.dropout_forward(*case.args.values(), rng)
-    return {"dx": backward(case.data["dout"], cache)}
+    return {"dx": backward(case.data["dout"], watch("cache", cache))}
 
 
 def _dropout_expected(case):

@@ -6,7 +6,7 @@ from solutions import attention
 
 from ..compare import GRADIENT
 from ..gradcheck import gradients_through, numerical_gradient
-from ..spec import Case, Exercise, Lesson, Mistake, backward_driver
+from ..spec import Case, Exercise, Lesson, Mistake, backward_driver, watch
 
 # --------------------------------------------------------------------------- helpers
 
@@ -371,7 +371,7 @@ def run_mha(fn, case):
 
 def run_mha_backward(fn, case):
     _, cache = _forward(attention.multi_head_attention_forward, case)
-    return fn(case.data["dout"], cache)
+    return fn(case.data["dout"], watch("cache", cache))
 
 
 def _expected_mha_gradients(case):

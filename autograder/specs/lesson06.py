@@ -14,7 +14,7 @@ from solutions import attention, transformer
 
 from ..compare import GRADIENT, _describe_type
 from ..gradcheck import numerical_gradient
-from ..spec import Case, Exercise, Lesson, Mistake
+from ..spec import Case, Exercise, Lesson, Mistake, watch
 
 PRELUDE = "import math\n\nimport numpy as np\nfrom scipy.special import erf\n"
 
@@ -157,7 +157,8 @@ feed_forward_forward = Exercise(
 
 def run_ffn_backward(fn, case):
     _, cache = _ffn_call(transformer.feed_forward_forward, case)
-    return _named(fn(case.data["dout"], cache), ("dx", "grads"), "feed_forward_backward")
+    return _named(fn(case.data["dout"], watch("cache", cache)), ("dx", "grads"),
+                  "feed_forward_backward")
 
 
 def _expected_ffn_gradients(case):
@@ -291,7 +292,8 @@ add_layernorm_forward = Exercise(
 
 def run_add_layernorm_backward(fn, case):
     _, cache = transformer.add_layernorm_forward(*case.args.values(), **case.kwargs)
-    return _named(fn(case.data["dout"], cache), ("dx", "dsublayer_out", "dgamma", "dbeta"),
+    return _named(fn(case.data["dout"], watch("cache", cache)),
+                  ("dx", "dsublayer_out", "dgamma", "dbeta"),
                   "add_layernorm_backward")
 
 
@@ -525,7 +527,8 @@ encoder_block_forward = Exercise(
 
 def run_block_backward(fn, case):
     _, cache = _block_call(transformer.encoder_block_forward, case)
-    return _named(fn(case.data["dout"], cache), ("dx", "grads"), "encoder_block_backward")
+    return _named(fn(case.data["dout"], watch("cache", cache)), ("dx", "grads"),
+                  "encoder_block_backward")
 
 
 def _expected_block_gradients(case):

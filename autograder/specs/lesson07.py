@@ -19,7 +19,7 @@ from solutions import bert
 
 from ..compare import GRADIENT, _describe_type
 from ..gradcheck import numerical_gradient
-from ..spec import Case, Exercise, Lesson, Mistake
+from ..spec import Case, Exercise, Lesson, Mistake, watch
 
 # --------------------------------------------------------------------------- helpers
 
@@ -250,7 +250,7 @@ embeddings_forward = Exercise(
 
 def run_embeddings_backward(fn, case):
     _, cache = _embeddings_call(bert.embeddings_forward, case)
-    grads = _grads_dict(fn(case.data["dout"], cache), "embeddings_backward")
+    grads = _grads_dict(fn(case.data["dout"], watch("cache", cache)), "embeddings_backward")
     return _dtypes(grads) if case.data.get("float32") else grads
 
 
@@ -428,7 +428,7 @@ mlm_head_forward = Exercise(
 
 def run_mlm_backward(fn, case):
     _, cache = _mlm_call(bert.mlm_head_forward, case)
-    result = fn(case.data["dout"], cache)
+    result = fn(case.data["dout"], watch("cache", cache))
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError(f"mlm_head_backward returns (dhidden, grads); got {_describe_type(result)}")
     result = {"dhidden": result[0], "grads": _grads_dict(result[1], "mlm_head_backward's grads")}
@@ -567,7 +567,7 @@ pooler_forward = Exercise(
 
 def run_pooler_backward(fn, case):
     _, cache = _pooler_call(bert.pooler_forward, case)
-    result = fn(case.data["dout"], cache)
+    result = fn(case.data["dout"], watch("cache", cache))
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError(f"pooler_backward returns (dhidden, grads); got {_describe_type(result)}")
     result = {"dhidden": result[0], "grads": _grads_dict(result[1], "pooler_backward's grads")}
@@ -960,7 +960,7 @@ bert_forward = Exercise(
 
 def run_bert_backward(fn, case):
     _, cache = _bert_call(bert.bert_forward, case)
-    return _grads_dict(fn(case.data["dout"], cache), "bert_backward")
+    return _grads_dict(fn(case.data["dout"], watch("cache", cache)), "bert_backward")
 
 
 def _expected_bert_gradients(case):

@@ -1,0 +1,55 @@
+"""Inputs changed in place are reported, including those a driver builds (dout, the cache).
+
+Backward passes get ``dout`` from the case's data and a cache from the reference forward pass,
+not from the case's arguments; the grader watches both (``spec.watch``). These are warnings, not
+failures: the gradients returned can still be right.
+"""
+
+from autograder import grader, notebook, specs
+
+RELU_DOUT = "def relu_backward(dout, cache):\n    dout[cache <= 0] = 0\n    return dout\n"
+RELU_CACHE = ("def relu_backward(dout, cache):\n    cache[cache <= 0] = 0\n"
+              "    return dout * (cache > 0)\n")
+# the reference's gradients, with dout scaled in place afterwards: a custom driver's case
+WRAPPED = """from solutions import {module} as reference
+
+def {symbol}(dout, cache):
+    result = reference.{symbol}(dout.copy(), cache)
+    dout *= 2.0
+    return result
+"""
+
+
+def _warnings(exercise_id, source):
+    result = grader.grade(specs.get_exercise(exercise_id), source=source)
+    return result, [w for w in result.warnings if "in place" in w]
+
+
+def test_a_backward_pass_that_changes_dout_is_reported_by_that_name():
+    result, found = _warnings("03.relu_backward", RELU_DOUT)
+    assert result.status == "passed"                 # right gradients: a warning, not a failure
+    assert len(found) == 1 and "`dout`" in found[0] and "residual" in found[0], found
+
+
+def test_a_changed_cache_is_reported_as_the_cache_not_as_the_forward_input_it_holds():
+    # relu's cache *is* x: the learner never saw `x`, so the warning names the cache only
+    result, found = _warnings("03.relu_backward", RELU_CACHE)
+    assert result.status == "passed"
+    assert len(found) == 1 and "`cache`" in found[0], found
+
+
+def test_custom_backward_drivers_watch_dout_too():
+    for exercise_id, module in (("06.add_layernorm_backward", "transformer"),
+                                ("07.bert_backward", "bert")):
+        symbol = exercise_id.split(".")[1]
+        result, found = _warnings(exercise_id, WRAPPED.format(module=module, symbol=symbol))
+        assert result.status == "passed", (exercise_id, result.message)
+        assert len(found) == 1 and "`dout`" in found[0], (exercise_id, found)
+
+
+def test_the_reference_backward_passes_change_nothing():
+    for exercise_id in ("03.relu_backward", "03.layernorm_backward", "05.attention_backward",
+                        "06.encoder_block_backward", "07.bert_backward", "17.lora_backward"):
+        exercise = specs.get_exercise(exercise_id)
+        result = grader.grade(exercise, source=notebook.solution_source(exercise))
+        assert result.status == "passed" and not result.warnings, (exercise_id, result.warnings)
