@@ -231,13 +231,21 @@ def _generic_hint(diff):
             return "return a scalar (shape ()), for example with float(...) or .item()"
         if got.ndim == exp.ndim and got.shape == exp.shape[::-1] and exp.ndim > 1:
             return "the shape is the expected one reversed: transposed, or the axes swapped?"
+        if got.ndim != exp.ndim and [d for d in got.shape if d != 1] == \
+                [d for d in exp.shape if d != 1]:
+            return "an axis of length 1 too many or too few: keepdims=True, or a [:, None], " \
+                   "where it does not belong (or missing where it does)?"
         if got.size == exp.size:
             return "the right number of entries in the wrong shape: check reshape/transpose"
         if got.ndim == exp.ndim - 1 or got.ndim == exp.ndim + 1:
             return "one axis too few or too many: a reduction over the wrong axis, or keepdims?"
         return None
     if diff.kind == "dtype":
-        if exp.dtype.kind == "f" and np.asarray(got).dtype.kind in "biu":
+        if exp.dtype.kind == "f" and np.asarray(got).dtype.kind == "b":
+            return "a boolean array where floats are expected: a comparison such as x > 0 " \
+                   "gives booleans; convert with .astype(x.dtype), or build the result with " \
+                   "np.zeros and set its entries"
+        if exp.dtype.kind == "f" and np.asarray(got).dtype.kind in "iu":
             return "integer dtype where floats are expected: a // where / belongs, or an " \
                    "array started as integers (np.zeros(shape) is float64)"
         if exp.dtype.kind in "iu" and np.asarray(got).dtype.kind == "f":
@@ -247,7 +255,8 @@ def _generic_hint(diff):
             return "float64 where float32 is expected: a float64 array, or a NumPy float64 " \
                    "scalar such as np.sqrt(d), promotes the result (math.sqrt(d) does not)"
         if exp.dtype == np.float64 and np.asarray(got).dtype == np.float32:
-            return "computed in float32: keep the dtype of the inputs (float64 here)"
+            return "float32 where float64 is expected: a float32 input, or a dtype=np.float32 " \
+                   "somewhere, carries through (np.zeros(shape) alone gives float64)"
         return None
     if diff.kind == "nonfinite":
         return "NaN or Inf appeared: an overflow in exp, a log of 0, or 0/0; look at this " \
@@ -274,7 +283,8 @@ def _generic_hint(diff):
 
 
 def _simple_factor(r):
-    """Whether ``|r|``, ``1/|r|`` or their squares are a whole number >= 2 (to 1e-6)."""
+    """Whether ``|r|``, ``1/|r|`` or their squares are a whole number from 2 to a million,
+    to 1e-6 relative (so 4.6e7, which any number is close to at that tolerance, is not)."""
     r = abs(r)
-    return any(round(x) >= 2 and abs(x - round(x)) <= 1e-6 * x
+    return any(2 <= round(x) <= 1e6 and abs(x - round(x)) <= 1e-6 * x
                for x in (r, 1 / r, r * r, 1 / (r * r)))

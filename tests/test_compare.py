@@ -27,6 +27,18 @@ def test_dtype_mismatch():
     counted = compare(np.array(12, dtype=np.int64), np.array(12.0))
     assert counted.kind == "dtype" and "whole number" in generic_hint(counted)
     assert compare(np.zeros(3), np.zeros(3, dtype=np.float32), Tolerance(check_dtype=False)) is None
+    booleans = compare(np.zeros(3), np.zeros(3, dtype=bool))
+    assert "boolean" in generic_hint(booleans) and "//" not in generic_hint(booleans)
+    integers = compare(np.zeros(3), np.zeros(3, dtype=np.int64))
+    assert "//" in generic_hint(integers)
+
+
+def test_an_extra_axis_of_length_one_is_named_before_the_entry_count():
+    kept = compare(np.zeros((4, 6)), np.zeros((4, 6, 1)))
+    assert "keepdims" in generic_hint(kept)
+    dropped = compare(np.zeros((5, 1)), np.zeros(5))
+    assert "keepdims" in generic_hint(dropped)
+    assert "reshape" in generic_hint(compare(np.zeros((4, 6)), np.zeros((6, 4, 1))))
 
 
 def test_nan_is_reported_with_its_position():
@@ -59,6 +71,8 @@ def test_a_single_number_gets_the_factor_hint_only_for_a_count_or_its_square_roo
     assert "opposite sign" in generic_hint(compare(np.array(0.7), np.array(-0.7)))
     assert generic_hint(compare(np.array(1.0), np.array(1.98415))) is None   # any other number
     assert generic_hint(compare(np.array(0.5), np.array(0.498071))) is None
+    # at 1e-6 relative, every number above a million is "close to a whole number"
+    assert generic_hint(compare(np.array(1e-4), np.array(4605.03))) is None
 
 
 def test_none_hints_missing_return():
