@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import inspect
 import linecache
 import os
 import re
@@ -56,7 +57,8 @@ class ExerciseResult:
 
     def to_json(self):
         return {"id": self.id, "lesson": self.lesson, "score": self.score,
-                "max_score": self.max_score, "status": self.status, "message": self.message}
+                "max_score": self.max_score, "status": self.status, "message": self.message,
+                "warnings": self.warnings}
 
 
 # --------------------------------------------------------------------------- child side
@@ -389,7 +391,15 @@ def grade(exercise, *, source=None, fn=None, limits=None, mode=None, on="cpu"):
         if mode == "spawn":             # a live object cannot travel to a fresh interpreter
             mode = "inprocess"
     outcome = sandbox.run(sandbox.Job(run_student, payload), limits, mode)
-    return judge(exercise, cases, outcome)
+    return judge(exercise, cases, outcome, code=source if fn is None else _source_of(fn))
+
+
+def _source_of(obj):
+    """The source of a live function or class (for the static checks), or None."""
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        return None
 
 
 def missing_package(exc):
@@ -407,8 +417,12 @@ def skipped(exercise):
                    "against you here")
 
 
-def judge(exercise, cases, outcome):
-    """Turn the child's raw outputs into a scored, explained ExerciseResult."""
+def judge(exercise, cases, outcome, code=None):
+    """Turn the child's raw outputs into a scored, explained ExerciseResult.
+
+    ``code`` is the learner's source, for the exercises that ask for no Python loops: they
+    get one case more (``spec.NO_LOOPS_CASE``), which fails when a function in it loops.
+    """
     common = {"output": outcome.output, "seconds": outcome.seconds}
     if outcome.status != "ok":
         status = {"timeout": "timeout", "out_of_memory": "out_of_memory"}.get(outcome.status, "error")
@@ -463,14 +477,26 @@ def judge(exercise, cases, outcome):
             first_failure = (case, case_results[-1])
             first_failure_raised = entry["error"] is not None
 
+    if exercise.no_loops and code is not None:
+        loops = spec.python_loops(code)
+        detail = ""
+        if loops:
+            line, what = loops[0]
+            detail = (f"line {line} has {what}; this exercise asks for array operations only"
+                      f"\nhint: {exercise.no_loops}")
+        case_results.append(CaseResult(spec.NO_LOOPS_CASE, not loops, detail))
+        if loops and first_failure is None:
+            first_failure = (Case(spec.NO_LOOPS_CASE), case_results[-1])
+
     n_passed = sum(c.passed for c in case_results)
-    score = exercise.points * n_passed / len(cases) if cases else 0.0
+    score = exercise.points * n_passed / len(case_results) if case_results else 0.0
     if first_failure is None:
         return _result(exercise, "passed", score=score, cases=case_results,
                        warnings=warnings_seen, **common)
     case, failed = first_failure
-    message = (f"{n_passed}/{len(cases)} cases passed. First failure, case \"{case.name}\" "
-               f"({case.describe()}):\n{failed.detail}")
+    inputs = f" ({case.describe()})" if case.describe() else ""
+    message = (f"{n_passed}/{len(case_results)} cases passed. First failure, case "
+               f"\"{case.name}\"{inputs}:\n{failed.detail}")
     return _result(exercise, "error" if first_failure_raised else "failed", message, score=score,
                    cases=case_results, warnings=warnings_seen, **common)
 

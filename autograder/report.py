@@ -106,6 +106,7 @@ def as_gradescope(graded, notes=(), visibility="visible"):
     for lesson, results in graded:
         for r in results:
             output = STATUS_LABEL[r.status] + (f"\n{r.message}" if r.message else "")
+            output += "".join(f"\nwarning: {w}" for w in r.warnings if w not in r.message)
             if r.status == "skipped":       # worth nothing either way on Gradescope
                 tests.append({"name": f"{r.id} (skipped: {NO_GPU})", "score": 0,
                               "max_score": 0, "output": output, "visibility": visibility})

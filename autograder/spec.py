@@ -14,7 +14,9 @@ hint, and the test suite checks that every mistake loses points.
 
 from __future__ import annotations
 
+import ast
 import copy
+import textwrap
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -58,7 +60,10 @@ def _describe_value(v):
             return repr(v.item())
         text = f"{v.dtype} {v.shape}"
         if v.size and v.dtype.kind in "iuf":
-            text += f" in [{v.min():.3g}, {v.max():.3g}]"
+            low, high = f"{v.min():.3g}", f"{v.max():.3g}"
+            if low == high and v.min() != v.max():          # 1e+06 to 1e+06: show more digits
+                low, high = f"{v.min():.7g}", f"{v.max():.7g}"
+            text += f" in [{low}, {high}]"
         return text
     if isinstance(v, (list, tuple)) and v and all(isinstance(x, np.ndarray) for x in v):
         return f"{len(v)} arrays of shapes " + ", ".join(str(x.shape) for x in v)
@@ -130,6 +135,8 @@ class Exercise:
     stand_in_gpu: bool = False            # CuPy code: on the CPU, every case again on
                                           # autograder.fake_gpu's strict device arrays
     warn_on_mutation: bool = True
+    no_loops: str = ""                    # where the docstring says "no Python loops": a hint
+                                          # for the extra case that checks it (python_loops)
     lesson: Any = None                    # set by the Lesson that holds it
 
     @property
@@ -219,3 +226,27 @@ def watch(name, value):
     if has_arrays(value):
         WATCHED.append((name, value, copy_arrays(value)))
     return value
+
+
+# --------------------------------------------------------------------------- loops
+# An exercise that asks for array operations instead of Python loops (``no_loops``) gets one
+# case more, passed when no function in the learner's code loops.
+_LOOPS = {ast.For: "a `for` loop", ast.AsyncFor: "a `for` loop", ast.While: "a `while` loop",
+          ast.ListComp: "a list comprehension", ast.SetComp: "a set comprehension",
+          ast.DictComp: "a dict comprehension", ast.GeneratorExp: "a generator expression"}
+NO_LOOPS_CASE = "no Python loops"
+
+
+def python_loops(code):
+    """``[(line, what), ...]``: the loops and comprehensions inside the functions ``code``
+    defines (code at the top level of a cell, a quick test say, does not count)."""
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return []
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            found.update((inner.lineno, _LOOPS[type(inner)]) for inner in ast.walk(node)
+                         if type(inner) in _LOOPS)
+    return sorted(found)

@@ -19,7 +19,8 @@ def standardize_columns(x, eps=1e-8):
     Returns:
         float array of shape (N, D): ``(x - mean) / sqrt(var + eps)``, where
         ``mean`` and ``var`` are the per-column (axis 0) mean and the
-        population variance (divide by N, not N - 1).
+        population variance (divide by N, not N - 1). ``x`` itself is left
+        unchanged.
     """
     mean = x.mean(axis=0, keepdims=True)          # (1, D)
     var = x.var(axis=0, keepdims=True)            # (1, D), divides by N
@@ -50,7 +51,8 @@ def one_hot(labels, num_classes):
 
     Returns:
         float64 array of shape (N, C) with a 1.0 in column ``labels[i]`` of row
-        ``i`` and 0.0 everywhere else.
+        ``i`` and 0.0 everywhere else. No Python loops: one fancy-indexing
+        assignment sets every 1.
     """
     out = np.zeros((labels.shape[0], num_classes))
     out[np.arange(labels.shape[0]), labels] = 1.0

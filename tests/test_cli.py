@@ -7,7 +7,7 @@ import pytest
 
 from autograder import grader, specs
 
-from conftest import ROOT, grade_json, run_cli
+from conftest import ROOT, grade_json, run_cli, with_cells
 
 
 def test_list_shows_every_lesson_exercise_and_points():
@@ -57,7 +57,9 @@ def test_json_format_fields():
     report = json.loads(run_cli("grade", "00", "--format", "json").stdout)
     assert set(report) == {"score", "max_score", "skipped", "exercises"}
     for entry in report["exercises"]:
-        assert set(entry) == {"id", "lesson", "score", "max_score", "status", "message"}
+        assert set(entry) == {"id", "lesson", "score", "max_score", "status", "message",
+                              "warnings"}
+        assert isinstance(entry["warnings"], list)
         assert entry["status"] in ("passed", "failed", "error", "timeout", "out_of_memory",
                                    "not_attempted", "skipped")
 
@@ -71,6 +73,27 @@ def test_gradescope_format(solved_dir):
     for test in results["tests"]:
         assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
         assert test["status"] == "passed" and test["visibility"] == "visible"
+
+
+IN_PLACE = ("# EXERCISE: 00.standardize_columns\n"
+            "def standardize_columns(x, eps=1e-8):\n"
+            "    x -= x.mean(axis=0)\n"
+            "    x /= np.sqrt(x.var(axis=0) + eps)\n"
+            "    return x\n")
+
+
+def test_warnings_of_a_passed_exercise_reach_json_and_gradescope(solved_dir, tmp_path):
+    path = with_cells(solved_dir / "00_welcome.ipynb", {"00.standardize_columns": IN_PLACE},
+                      tmp_path / "00_welcome.ipynb")
+    report = grade_json("--notebook", path, "00")
+    entry = next(e for e in report["exercises"] if e["id"] == "00.standardize_columns")
+    assert entry["status"] == "passed"
+    assert any("changed its input `x` in place" in w for w in entry["warnings"]), entry
+    results = json.loads(run_cli("grade", "--notebook", path, "00", "--format",
+                                 "gradescope").stdout)
+    test = next(t for t in results["tests"] if t["name"] == "00.standardize_columns")
+    assert test["status"] == "passed" and "warning: your code changed its input `x`" in \
+        test["output"]
 
 
 def test_lessons_named_with_a_notebook_are_the_assignment(solved_dir):

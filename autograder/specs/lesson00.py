@@ -5,7 +5,28 @@ import numpy as np
 from solutions import welcome
 
 from ..compare import Tolerance
-from ..spec import Case, Exercise, Lesson, Mistake
+from ..spec import Case, Exercise, Lesson, Mistake, call
+
+# --------------------------------------------------------------------------- results are arrays
+# The comparison accepts a list where an array is expected; this lesson is about NumPy arrays,
+# so its drivers do not.
+
+
+def _array(result, what="the result"):
+    if not isinstance(result, np.ndarray):
+        raise TypeError(f"{what} is {_a(type(result).__name__)}, not a NumPy array: build it with "
+                        "array operations (np.zeros, broadcasting, indexing) rather than "
+                        "Python lists")
+    return result
+
+
+def _a(name):
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def call_for_an_array(fn, case):
+    return _array(call(fn, case))
+
 
 # --------------------------------------------------------------------------- standardize_columns
 
@@ -19,13 +40,14 @@ def _standardize_cases(rng):
         Case("a constant column", {"x": constant}),
         Case("one row", {"x": rng.normal(size=(1, 6))}),
         Case("eps given", {"x": rng.normal(size=(6, 2))}, {"eps": 0.5}),
+        Case("far from 0: mean 1e6, spread 1", {"x": rng.normal(1e6, 1.0, size=(8, 3))}),
     ]
 
 
 standardize_columns = Exercise(
     id="00.standardize_columns", symbol="standardize_columns", points=2,
     title="mean 0 and variance 1 per column (axis and keepdims)",
-    reference=welcome.standardize_columns, cases=_standardize_cases,
+    reference=welcome.standardize_columns, cases=_standardize_cases, run=call_for_an_array,
     mistakes=[
         Mistake("rows instead of columns",
                 "you normalised each row (axis=1); the columns are axis 0",
@@ -43,6 +65,19 @@ standardize_columns = Exercise(
                 "eps goes inside the square root: sqrt(var + eps)",
                 "def standardize_columns(x, eps=1e-8):\n"
                 "    return (x - x.mean(axis=0)) / (x.std(axis=0) + eps)\n"),
+        Mistake("eps left out",
+                "a constant column has variance 0, and 0 / sqrt(0) is NaN: add eps inside the "
+                "square root, sqrt(var + eps), as the docstring says",
+                "def standardize_columns(x, eps=1e-8):\n"
+                "    return (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0))\n"),
+        Mistake("one-pass variance",
+                "mean(x**2) - mean(x)**2 subtracts two nearly equal large numbers when the mean "
+                "is large next to the spread, and loses most digits; take mean((x - mean)**2), "
+                "or np.var",
+                "def standardize_columns(x, eps=1e-8):\n"
+                "    mean = x.mean(axis=0)\n"
+                "    var = (x ** 2).mean(axis=0) - mean ** 2\n"
+                "    return (x - mean) / np.sqrt(var + eps)\n"),
         Mistake("only centred",
                 "you subtracted the mean but did not divide by sqrt(var + eps)",
                 "def standardize_columns(x, eps=1e-8):\n"
@@ -67,8 +102,10 @@ def _pairwise_cases(rng):
 pairwise_sq_distances = Exercise(
     id="00.pairwise_sq_distances", symbol="pairwise_sq_distances", points=2,
     title="all squared distances with broadcasting, no loops",
-    reference=welcome.pairwise_sq_distances, cases=_pairwise_cases,
+    reference=welcome.pairwise_sq_distances, cases=_pairwise_cases, run=call_for_an_array,
     tolerance=Tolerance(rtol=1e-7, atol=1e-8),
+    no_loops="a[:, None, :] - b[None, :, :] broadcasts to every difference at once, shape "
+             "(N, M, D); square it and sum over the last axis",
     mistakes=[
         Mistake("not squared",
                 "these are distances; the exercise wants the *squared* distances (no sqrt)",
@@ -106,7 +143,8 @@ def _one_hot_cases(rng):
 one_hot = Exercise(
     id="00.one_hot", symbol="one_hot", points=1,
     title="one-hot encoding with fancy indexing",
-    reference=welcome.one_hot, cases=_one_hot_cases,
+    reference=welcome.one_hot, cases=_one_hot_cases, run=call_for_an_array,
+    no_loops="fancy indexing sets every 1 at once: out[np.arange(N), labels] = 1.0",
     mistakes=[
         Mistake("transposed", "one row per label: shape (N, C)",
                 "def one_hot(labels, num_classes):\n"
@@ -156,11 +194,19 @@ def _f_log_sum_exp(x):
     return float(m + np.log(np.exp(x - m).sum()))
 
 
+_W = np.linspace(-1.0, 1.0, 6).reshape(3, 2)
+
+
+def _f_matrix_product(x):
+    return float(np.sum((x @ _W) ** 2))             # needs x with 3 columns, as given
+
+
 FUNCTIONS = {
     "sum(x**3) + 2 sum(x)": (_f_cubic, lambda x: 3 * x ** 2 + 2.0),
     "sum(sin(x) * x**2)": (_f_sin_product, lambda x: np.cos(x) * x ** 2 + 2 * x * np.sin(x)),
     "a quadratic form v^T M v": (_f_quadratic_form, lambda x: _quadratic_grad(x)),
     "logsumexp(x)": (_f_log_sum_exp, lambda x: np.exp(x - x.max()) / np.exp(x - x.max()).sum()),
+    "sum((x @ W)**2), W of shape (3, 2)": (_f_matrix_product, lambda x: 2 * (x @ _W) @ _W.T),
 }
 
 
@@ -175,12 +221,15 @@ def _run_numerical_gradient(fn, case):
     f, _ = FUNCTIONS[case.args["f"]]
     x = case.args["x"]
     grad = fn(f, x, **case.kwargs)
-    return {"gradient": grad, "x after the call": x}
+    return {"gradient": _array(grad, "the gradient"), "x after the call": x}
 
 
 def _expected_numerical_gradient(case):
-    _, exact = FUNCTIONS[case.args["f"]]
+    f, exact = FUNCTIONS[case.args["f"]]
     x = case.args["x"]
+    if "eps" in case.kwargs:       # a large step: the estimate differs from the exact gradient
+        return {"gradient": welcome.numerical_gradient(f, x.copy(), **case.kwargs),
+                "x after the call": x}
     return {"gradient": exact(x), "x after the call": x}
 
 
@@ -191,6 +240,10 @@ def _numgrad_cases(rng):
         Case("quadratic form, 2 x 3", {"f": "a quadratic form v^T M v", "x": rng.normal(size=(2, 3))}),
         Case("logsumexp, one entry", {"f": "logsumexp(x)", "x": rng.normal(size=1)}),
         Case("logsumexp, 2 x 2 x 2", {"f": "logsumexp(x)", "x": rng.normal(size=(2, 2, 2))}),
+        Case("f needs x's shape: 4 x 3", {"f": "sum((x @ W)**2), W of shape (3, 2)",
+                                          "x": rng.normal(size=(4, 3))}),
+        Case("eps given: 0.01 (the estimate is off by about eps**2)",
+             {"f": "sum(x**3) + 2 sum(x)", "x": rng.normal(size=4)}, {"eps": 1e-2}),
     ]
 
 
@@ -245,6 +298,19 @@ numerical_gradient = Exercise(
                 "def numerical_gradient(f, x, eps=1e-5):\n"
                 "    d = (f(x + eps) - f(x - eps)) / (2 * eps)\n"
                 "    return np.full(x.shape, d)\n"),
+        Mistake("eps ignored",
+                "use the eps you are given: a step fixed at 1e-5 ignores the argument",
+                "def numerical_gradient(f, x, eps=1e-5):\n"
+                "    grad = np.zeros_like(x, dtype=np.float64)\n"
+                "    for i in np.ndindex(x.shape):\n"
+                "        old = x[i]\n"
+                "        x[i] = old + 1e-5\n"
+                "        fp = f(x)\n"
+                "        x[i] = old - 1e-5\n"
+                "        fm = f(x)\n"
+                "        x[i] = old\n"
+                "        grad[i] = (fp - fm) / (2 * 1e-5)\n"
+                "    return grad\n"),
         Mistake("first axis only",
                 "for i in range(len(x)) nudges whole rows of a matrix; use np.ndindex(x.shape) "
                 "to visit every entry",
@@ -276,6 +342,8 @@ def _relerr_cases(rng):
         Case("one side zero", {"a": np.array([0.0, 1.0, 2.0]), "b": np.array([1e-3, 1.0, 2.0])}),
         Case("opposite signs", {"a": mixed_sign, "b": -mixed_sign}),
         Case("b larger than a", {"a": np.array([1.0, 2.0]), "b": np.array([1.5, 2.0])}),
+        Case("tiny entries, where the 1e-8 floor decides",
+             {"a": np.array([1e-12, 3e-9, 1.0]), "b": np.array([0.0, 1e-9, 1.0])}),
     ]
 
 
@@ -292,10 +360,21 @@ relative_error = Exercise(
                 "report the largest (max) entrywise error, not the mean: one wrong entry matters",
                 "def relative_error(a, b):\n"
                 "    return float(np.mean(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))\n"),
+        Mistake("floor only where both are zero",
+                "the floor is max(|a| + |b|, 1e-8) for every entry, not only where |a| + |b| is 0: "
+                "tiny entries (1e-12 against 0) must not count as completely different",
+                "def relative_error(a, b):\n"
+                "    den = np.abs(a) + np.abs(b)\n"
+                "    safe = np.where(den > 0, den, 1.0)\n"
+                "    return float(np.max(np.where(den > 0, np.abs(a - b) / safe, 0.0)))\n"),
         Mistake("no floor",
                 "when a and b are both 0 the denominator is 0: use max(|a| + |b|, 1e-8)",
                 "def relative_error(a, b):\n"
                 "    return float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b))))\n"),
+        Mistake("not reduced",
+                "return one number, the largest entrywise error: float(np.max(...))",
+                "def relative_error(a, b):\n"
+                "    return np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)\n"),
         Mistake("relative to a only",
                 "divide by |a| + |b| (symmetric, and finite when one of them is 0), not by |a|",
                 "def relative_error(a, b):\n"
