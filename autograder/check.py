@@ -8,7 +8,12 @@ result shows as HTML in Jupyter and as text anywhere else.
 
 from __future__ import annotations
 
+import ast
+import builtins
+import inspect
+import linecache
 import sys
+import textwrap
 
 from . import grader, report, specs
 
@@ -86,4 +91,53 @@ def check(*args, timeout=None, device="cpu"):
     if timeout is not None:
         from .sandbox import Limits
         limits = Limits(timeout=timeout)
-    return CheckResult(grader.grade(exercise, fn=obj, limits=limits, on=device), exercise)
+    result = grader.grade(exercise, fn=obj, limits=limits, on=device)
+    for name in names_from_other_cells(exercise, obj):
+        result.warnings.append(
+            f"`{name}` comes from another cell: the command-line grader runs this exercise's "
+            f"cell on its own (with np, math and the lesson's usual imports), where `{name}` "
+            "is not defined; move it into this cell")
+    return CheckResult(result, exercise)
+
+
+def names_from_other_cells(exercise, fn):
+    """The global names ``fn`` uses that its own cell does not define, and that the command-line
+    grader, which runs the cell alone, would not have either.
+
+    A notebook function sees every cell's definitions; the grader sees the exercise cell, the
+    lesson's prelude and the reference versions of the exercises it builds on. Jupyter keeps
+    each cell's source under the function's file name, which is how the cell is found; for a
+    function whose source cannot be found the answer is ``[]``.
+    """
+    if not inspect.isfunction(fn):
+        return []
+    cell = "".join(linecache.getlines(fn.__code__.co_filename))
+    try:
+        cell_tree, fn_tree = ast.parse(cell), ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return []
+    available = _defined_at_top_level(cell_tree.body) | set(dir(builtins))
+    prelude = {}
+    exec(exercise.lesson.prelude, prelude)
+    available |= set(prelude) | {specs.get_exercise(r).symbol for r in exercise.requires}
+    loaded = {node.id for node in ast.walk(fn_tree)
+              if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    from_globals = set(inspect.getclosurevars(fn).globals)
+    return sorted(loaded & from_globals - available)
+
+
+def _defined_at_top_level(statements):
+    """The names a cell binds outside its functions: defs, classes, imports, assignments."""
+    names = set()
+    for stmt in statements:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(stmt.name)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+        else:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+                elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):   # inside an if, say
+                    names.add(node.name)
+    return names

@@ -395,11 +395,13 @@ def grade(exercise, *, source=None, fn=None, limits=None, mode=None, on="cpu"):
 
 
 def _source_of(obj):
-    """The source of a live function or class (for the static checks), or None."""
+    """The source of a live function or class (for the static checks), or None; blank lines
+    before it keep the line numbers of its cell or file."""
     try:
-        return inspect.getsource(obj)
+        lines, first = inspect.getsourcelines(obj)
     except (OSError, TypeError):
         return None
+    return "\n" * max(first - 1, 0) + "".join(lines)
 
 
 def missing_package(exc):

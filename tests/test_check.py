@@ -1,5 +1,7 @@
 """check() as a learner uses it in a notebook, on live functions."""
 
+import linecache
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,30 @@ def test_reference_is_unchanged_by_check():
     before = losses.softmax(x).copy()
     check(softmax)
     assert np.array_equal(losses.softmax(x), before)
+
+
+def _run_cell(source, namespace, number):
+    """What Jupyter does with a cell: its source kept in linecache under a file name of its own."""
+    filename = f"/tmp/ipykernel_0/{number}.py"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
+def test_check_warns_about_a_helper_from_another_cell():
+    """check() runs the live function, which sees every cell; the command-line grader runs the
+    exercise cell alone. A helper defined in another cell passes one and fails the other."""
+    namespace = {"np": np}
+    _run_cell("def _center(x):\n    return x - x.mean(axis=0)\n", namespace, 1)
+    _run_cell("# EXERCISE: 00.standardize_columns\n"
+              "def standardize_columns(x, eps=1e-8):\n"
+              "    return _center(x) / np.sqrt(x.var(axis=0) + eps)\n", namespace, 2)
+    result = check(namespace["standardize_columns"])
+    assert result.passed
+    assert any("`_center` comes from another cell" in w for w in result.result.warnings), \
+        result.result.warnings
+
+    # the same helper inside the exercise's cell: nothing to say
+    _run_cell("def _center(x):\n    return x - x.mean(axis=0)\n\n"
+              "def standardize_columns(x, eps=1e-8):\n"
+              "    return _center(x) / np.sqrt(x.var(axis=0) + eps)\n", namespace, 3)
+    assert check(namespace["standardize_columns"]).result.warnings == []

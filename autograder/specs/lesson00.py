@@ -99,13 +99,15 @@ def _pairwise_cases(rng):
     ]
 
 
+_PAIRWISE_NO_LOOPS = ("a[:, None, :] - b[None, :, :] broadcasts to every difference at once, "
+                      "shape (N, M, D); square it and sum over the last axis")
+
 pairwise_sq_distances = Exercise(
     id="00.pairwise_sq_distances", symbol="pairwise_sq_distances", points=2,
     title="all squared distances with broadcasting, no loops",
     reference=welcome.pairwise_sq_distances, cases=_pairwise_cases, run=call_for_an_array,
     tolerance=Tolerance(rtol=1e-7, atol=1e-8),
-    no_loops="a[:, None, :] - b[None, :, :] broadcasts to every difference at once, shape "
-             "(N, M, D); square it and sum over the last axis",
+    no_loops=_PAIRWISE_NO_LOOPS,
     mistakes=[
         Mistake("not squared",
                 "these are distances; the exercise wants the *squared* distances (no sqrt)",
@@ -119,6 +121,13 @@ pairwise_sq_distances = Exercise(
                 "|a - b|^2 = |a|^2 + |b|^2 - 2 a.b: the cross term has a factor 2",
                 "def pairwise_sq_distances(a, b):\n"
                 "    return (a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - a @ b.T\n"),
+        Mistake("Python loops", _PAIRWISE_NO_LOOPS,
+                "def pairwise_sq_distances(a, b):\n"
+                "    d = np.zeros((a.shape[0], b.shape[0]))\n"
+                "    for i in range(a.shape[0]):\n"
+                "        for j in range(b.shape[0]):\n"
+                "            d[i, j] = np.sum((a[i] - b[j]) ** 2)\n"
+                "    return d\n"),
         Mistake("summed over the wrong axis",
                 "sum the squared differences over the feature axis (the last one)",
                 "def pairwise_sq_distances(a, b):\n"
@@ -140,11 +149,13 @@ def _one_hot_cases(rng):
     ]
 
 
+_ONE_HOT_NO_LOOPS = "fancy indexing sets every 1 at once: out[np.arange(N), labels] = 1.0"
+
 one_hot = Exercise(
     id="00.one_hot", symbol="one_hot", points=1,
     title="one-hot encoding with fancy indexing",
     reference=welcome.one_hot, cases=_one_hot_cases, run=call_for_an_array,
-    no_loops="fancy indexing sets every 1 at once: out[np.arange(N), labels] = 1.0",
+    no_loops=_ONE_HOT_NO_LOOPS,
     mistakes=[
         Mistake("transposed", "one row per label: shape (N, C)",
                 "def one_hot(labels, num_classes):\n"
@@ -160,6 +171,12 @@ one_hot = Exercise(
                 "def one_hot(labels, num_classes):\n"
                 "    out = np.zeros((labels.shape[0], num_classes))\n"
                 "    out[np.arange(labels.shape[0]), (labels + 1) % num_classes] = 1.0\n"
+                "    return out\n"),
+        Mistake("a loop over the labels", _ONE_HOT_NO_LOOPS,
+                "def one_hot(labels, num_classes):\n"
+                "    out = np.zeros((labels.shape[0], num_classes))\n"
+                "    for i, label in enumerate(labels):\n"
+                "        out[i, label] = 1.0\n"
                 "    return out\n"),
         Mistake("whole columns set",
                 "out[:, labels] = 1 sets the whole column for every row; index the rows too: "
