@@ -252,8 +252,9 @@ def _generic_hint(diff):
             return "a float where a whole number is expected: count in integers (// rather " \
                    "than /, or int(...) at the end)"
         if exp.dtype == np.float32 and np.asarray(got).dtype == np.float64:
-            return "float64 where float32 is expected: a float64 array, or a NumPy float64 " \
-                   "scalar such as np.sqrt(d), promotes the result (math.sqrt(d) does not)"
+            return "float64 where float32 is expected: a float64 array, or a NumPy scalar " \
+                   "such as np.sqrt(d) or mask.sum() (an int64), promotes the result " \
+                   "(math.sqrt(d) and int(mask.sum()) do not)"
         if exp.dtype == np.float64 and np.asarray(got).dtype == np.float32:
             return "float32 where float64 is expected: a float32 input, or a dtype=np.float32 " \
                    "somewhere, carries through (np.zeros(shape) alone gives float64)"

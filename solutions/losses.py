@@ -86,7 +86,7 @@ def cross_entropy_grad(logits, targets, ignore_index=-100):
     """
     keep = targets != ignore_index
     grad = np.zeros_like(logits)
-    n = keep.sum()
+    n = int(keep.sum())        # a Python int: dividing by it keeps float32 as float32
     if n == 0:
         return grad
     rows = np.flatnonzero(keep)

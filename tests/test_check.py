@@ -87,7 +87,7 @@ def test_prerequisites_are_the_reference_during_check_and_restored_after():
          "    g = softmax(logits)\n"
          "    g[np.flatnonzero(keep), targets[keep]] -= 1\n"
          "    g[~keep] = 0\n"
-         "    return g / max(keep.sum(), 1)\n", namespace)
+         "    return g / max(int(keep.sum()), 1)\n", namespace)
     broken = namespace["softmax"]
     assert check(namespace["cross_entropy_grad"]).passed
     assert namespace["softmax"] is broken

@@ -161,14 +161,30 @@ def _ce_grad_cases(rng):
     return [case for case in _ce_cases(rng) if case.name != "huge logits (1e3)"] + [
         Case("large logits (30)", {"logits": rng.normal(size=(4, 3)) * 30,
                                    "targets": rng.integers(0, 3, size=4)}),
+        Case("float32 in, float32 out", {"logits": rng.normal(size=(5, 4)).astype(np.float32),
+                                         "targets": np.array([0, 3, -100, 1, 2])}),
     ]
+
+
+_ce_numerical_gradient = gradient_of(losses.cross_entropy, "logits")
+
+
+def _ce_grad_expected(case):
+    """Central differences, taken in float64; for float32 logits, given back in float32 (the
+    docstring promises the logits' dtype)."""
+    logits = case.args["logits"]
+    if logits.dtype == np.float32:
+        case = case.copy()
+        case.args["logits"] = logits.astype(np.float64)
+        return _ce_numerical_gradient(case).astype(np.float32)
+    return _ce_numerical_gradient(case)
 
 
 cross_entropy_grad = Exercise(
     id="01.cross_entropy_grad", symbol="cross_entropy_grad", points=3,
     title="its gradient, checked against central differences",
     reference=losses.cross_entropy_grad, cases=_ce_grad_cases,
-    expected=gradient_of(losses.cross_entropy, "logits"), tolerance=GRADIENT,
+    expected=_ce_grad_expected, tolerance=GRADIENT,
     requires=("01.softmax", "01.log_softmax", "01.cross_entropy"),
     mistakes=[
         Mistake("no 1/n", "the loss is a mean, so each row's gradient is divided by n",
@@ -191,14 +207,14 @@ cross_entropy_grad = Exercise(
                 "    keep = targets != ignore_index\n"
                 "    g = softmax(logits)\n"
                 "    g[np.flatnonzero(keep), targets[keep]] -= 1\n"
-                "    return g / max(keep.sum(), 1)\n"),
+                "    return g / max(int(keep.sum()), 1)\n"),
         Mistake("sign flipped", "the gradient is softmax minus one-hot, not one-hot minus softmax",
                 "def cross_entropy_grad(logits, targets, ignore_index=-100):\n"
                 "    keep = targets != ignore_index\n"
                 "    g = -softmax(logits)\n"
                 "    g[np.flatnonzero(keep), targets[keep]] += 1\n"
                 "    g[~keep] = 0\n"
-                "    return g / max(keep.sum(), 1)\n"),
+                "    return g / max(int(keep.sum()), 1)\n"),
         Mistake("nan when all are ignored",
                 "with no row counting, divide by max(n, 1) or return zeros: 0/0 is nan",
                 "def cross_entropy_grad(logits, targets, ignore_index=-100):\n"
@@ -206,7 +222,7 @@ cross_entropy_grad = Exercise(
                 "    g = softmax(logits)\n"
                 "    g[np.flatnonzero(keep), targets[keep]] -= 1\n"
                 "    g[~keep] = 0\n"
-                "    return g / keep.sum()\n"),
+                "    return g / int(keep.sum())\n"),
     ],
 )
 

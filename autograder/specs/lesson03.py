@@ -392,6 +392,7 @@ gelu_tanh_backward = Exercise(
 def run_dropout(forward, case):
     rng = np.random.default_rng(int(case.data["seed"]))
     x, p, training = case.args.values()
+    state = rng.bit_generator.state
     result = forward(x, p, training, rng)
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError("dropout_forward returns the pair (out, cache); got "
@@ -399,8 +400,11 @@ def run_dropout(forward, case):
     out, cache = result
     if not bool(training) or float(p) == 0:
         # Nothing is dropped: the cache must be None. Described in words on both sides
-        # (an array compared with None would say little).
+        # (an array compared with None would say little). Nor may the generator move: the
+        # masks drawn after this layer would all change.
         cache = "None" if cache is None else "not None but " + _describe_type(cache)
+        drew = "yes" if rng.bit_generator.state != state else "no"
+        return {"out": out, "cache": cache, "random numbers drawn from rng": drew}
     if not case.data.get("statistics"):
         return {"out": out, "cache": cache}
     out = np.asarray(out, dtype=np.float64)
@@ -435,6 +439,14 @@ dropout_forward = Exercise(
     title="inverted dropout forward (train and eval)",
     reference=layers.dropout_forward, cases=_dropout_forward_cases, run=run_dropout,
     mistakes=[
+        Mistake("a mask drawn in evaluation",
+                "when nothing is dropped (evaluation, or p = 0) draw nothing: every mask drawn "
+                "after this layer from the same generator would change",
+                "def dropout_forward(x, p, training, rng):\n"
+                "    keep = rng.random(x.shape) >= p\n"
+                "    if not training or p == 0:\n"
+                "        return x, None\n"
+                "    return x * keep / (1 - p), keep / (1 - p)\n"),
         Mistake("not scaled by 1/(1-p)",
                 "inverted dropout divides the kept entries by 1 - p, so the expected output "
                 "equals the input and nothing changes at test time",
