@@ -278,7 +278,11 @@ def run_part(command, env, timeout):
         timed_out = False
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:      # a process that left the group holds the pipes
+            proc.stdout.close(), proc.stderr.close()
+            out, err = "", ""
         timed_out = True
     return out, err, time.perf_counter() - started, timed_out
 
@@ -304,8 +308,8 @@ def run_tests(timeout=240):
 
     The three parts run at the same time, each in processes of its own (a GPU takes several
     CUDA contexts), and the pytest part spreads over ``TEST_WORKERS`` processes where
-    pytest-xdist is installed. Each part is stopped after ``timeout`` seconds, so that a
-    hang cannot cost the benchmark.
+    pytest-xdist is installed. Each part is stopped after ``timeout`` seconds, and every command
+    in it is bounded (``run_part``), so that a hang cannot cost the benchmark.
     """
     # the repository first, then whatever PYTHONPATH already holds (carried packages, say)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -345,9 +349,8 @@ def _solved_notebooks(env, timeout):
 
 def _gpu_grade(env, timeout, folder):
     for slug in ("11_gpu_cupy", "12_pytorch"):
-        subprocess.run([sys.executable, "-m", "autograder", "solve", f"lessons/{slug}.ipynb",
-                        "-o", f"{folder}/{slug}.ipynb"], cwd=ROOT, env=env,
-                       capture_output=True, text=True)
+        run_part([sys.executable, "-m", "autograder", "solve", f"lessons/{slug}.ipynb",
+                  "-o", f"{folder}/{slug}.ipynb"], env, 60)
     out, err, seconds, timed_out = run_part(
         [sys.executable, "-m", "autograder", "grade", "--device", "cuda", "--lessons-dir",
          folder, "11", "12"], env, timeout)

@@ -1,6 +1,7 @@
 """scripts/gpu_check.py: without a GPU it prints the CPU rows and says which rows need one."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -191,3 +192,22 @@ def test_with_a_gpu_the_report_has_every_row_the_peaks_and_the_targets(monkeypat
     rows = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 3 * 5                           # the header, 3 models x 5 backends
     assert "- the whole check, tests and benchmark:" in markdown
+
+
+def test_a_process_that_left_the_group_cannot_hold_a_part_forever(tmp_path):
+    """A grandchild in a session of its own outlives the kill and keeps the pipes open;
+    run_part gives up on them after a few seconds instead of waiting for it."""
+    gpu_check = _script_module()
+    pid_file = tmp_path / "escaped.pid"
+    escape = ("import subprocess, sys, time\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(40)'],\n"
+              "                         start_new_session=True)\n"
+              f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+              "time.sleep(40)\n")
+    try:
+        out, err, seconds, timed_out = gpu_check.run_part([sys.executable, "-c", escape],
+                                                          dict(os.environ), timeout=2)
+        assert timed_out and seconds < 25 and out == ""
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
