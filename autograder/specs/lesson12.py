@@ -204,6 +204,9 @@ def run_grad_of(fn, case):
     with _one_thread() as torch:
         result = fn(_function(torch, case), case.args["inputs"], case.args["dout"],
                     device.torch_device())
+        if isinstance(result, (list, tuple)) and any(isinstance(g, torch.Tensor) for g in result):
+            raise TypeError("return NumPy arrays on the host (t.grad.cpu().numpy()), not "
+                            "tensors: the gradients are compared with NumPy code")
         return device.to_numpy(result)
 
 
@@ -258,6 +261,10 @@ torch_grad_of = _TorchExercise(
                                    "        out = fn(*tensors)\n"
                                    "        out.backward(torch.as_tensor(dout, dtype=out.dtype, "
                                    "device=device))")),
+        Mistake("tensors returned",
+                "return NumPy arrays on the host (t.grad.cpu().numpy()), not tensors",
+                _grad_mistake().replace("[t.grad.cpu().numpy() for t in tensors]",
+                                        "[t.grad for t in tensors]")),
         Mistake("mean instead of sum",
                 "out.backward(dout) is the gradient of sum(out * dout); a .mean() divides every "
                 "gradient by the number of entries",
@@ -450,6 +457,10 @@ def run_training_step(fn, case):
             for p in model.parameters():
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.5 + (p.ndim == 1) * 0.1)
         model.to(where)
+        # Gradients left in .grad by earlier work (an evaluation, a gradient check): the step
+        # must forget them before its backward pass, as its docstring says, not after.
+        for p in model.parameters():
+            p.grad = (torch.randn(p.shape, generator=generator) * 3.0).to(where)
         optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.1)
         scheduler = None
         if settings["warmup"]:
@@ -522,6 +533,11 @@ torch_training_step = _TorchExercise(
                 "call optimizer.zero_grad() first: backward() ADDS to .grad, so without it every "
                 "step uses the sum of all the gradients so far",
                 _step_mistake(_FORWARD, _BACKWARD, _CLIP, _STEP, _SCHEDULE)),
+        Mistake("zero_grad at the end of the step",
+                "call optimizer.zero_grad() before the backward pass: the model may arrive with "
+                "gradients already in .grad (an evaluation, a gradient check), and zeroing them "
+                "only afterwards adds them into this step's gradients",
+                _step_mistake(_FORWARD, _BACKWARD, _CLIP, _STEP, _SCHEDULE, _ZERO)),
         Mistake("optimizer.step() before loss.backward()",
                 "backward() first, then optimizer.step(): the step uses the gradients in .grad, "
                 "which backward() has not filled yet (after zero_grad they are None and nothing "
@@ -677,7 +693,17 @@ def run_bf16_loss(fn, case):
         loss.backward()
         grads = {str(p.grad.dtype) for p in model.parameters() if p.grad is not None}
         value = float(loss.detach().float().item())
+        # Padding must not matter: other tokens at the padded positions, the same loss. (The
+        # 2 % below is bfloat16's rounding; ignoring the mask moves the loss by about 1 %.)
+        other = dict(batch)
+        padded = batch["attention_mask"] == 0
+        other["input_ids"] = torch.where(padded, (batch["input_ids"] + 7) % config["vocab_size"],
+                                         batch["input_ids"])
+        with torch.no_grad():
+            other_value = float(fn(model, other).detach().float().item())
         return {"loss dtype": str(loss.dtype),
+                "the loss is the same whatever tokens the padded positions hold":
+                    abs(other_value - value) <= 1e-4 * abs(value),
                 "the feed-forward's matrix products computed in": seen[:1],
                 "parameter dtypes after the call": sorted({str(p.dtype) for p in model.parameters()}),
                 "gradient dtypes": sorted(grads),
@@ -737,6 +763,14 @@ bf16_mlm_loss = _TorchExercise(
                 "run the forward inside torch.autocast(device_type, dtype=torch.bfloat16): "
                 "without it every matrix product is float32",
                 _bf16_mistake(context="torch.autocast(device_type=device_type, enabled=False)")),
+        Mistake("the attention mask left out",
+                "pass batch['attention_mask'] to the model: without it every token attends to "
+                "the padding too, and the loss changes with whatever the padded positions hold",
+                _BF16_TEMPLATE.format(before="pass",
+                                      context="torch.autocast(device_type=device_type, "
+                                              "dtype=torch.bfloat16)",
+                                      logits="logits.float()")
+                .replace('batch.get("attention_mask")', "None")),
         Mistake("float16 instead of bfloat16",
                 "use dtype=torch.bfloat16: float16 has 3 more mantissa bits but overflows above "
                 "65504 and needs a GradScaler; bfloat16 has float32's range",
