@@ -810,14 +810,18 @@ def run_dataloader(fn, case):
         examples = [list(e) for e in _plain(case.args["examples"])]
         index = {tuple(e): i for i, e in enumerate(examples)}
         size, seed = _plain(case.args["batch_size"]), _plain(case.args["seed"])
+        torch.manual_seed(1)                         # the global generator in two states:
         epochs = _epochs(fn(examples, _collator(7), size, seed), 2)
+        after_first = torch.get_rng_state()
         batches = [b for epoch in epochs for b in epoch]
         if not all(isinstance(b, dict) and {"input_ids", "labels", "attention_mask"} <= set(b)
                    for b in batches):
             return {"batches are dicts with input_ids, attention_mask and labels": False}
         orders = [[index.get(o, -1) for b in epoch for o in _originals(b, device.to_numpy)]
                   for epoch in epochs]
+        torch.manual_seed(2)                         # if both runs leave it alike, it was reseeded
         again = _epochs(fn(examples, _collator(7), size, seed), 1)[0]
+        own_generator = not torch.equal(after_first, torch.get_rng_state())
         other = _epochs(fn(examples, _collator(7), size, seed + 1), 1)[0]
 
         def same(first, second):
@@ -836,6 +840,7 @@ def run_dataloader(fn, case):
             "a new order in epoch 1": orders[0] != orders[1],
             "the same seed gives the same batches": same(epochs[0], again),
             "another seed gives other batches": not same(epochs[0], other),
+            "the global random state left alone (a generator of its own)": own_generator,
         }
 
 
@@ -885,6 +890,18 @@ mlm_dataloader = _TorchExercise(
                 "generator=torch.Generator().manual_seed(seed): the global generator makes other "
                 "batches every run",
                 _loader_mistake(options="shuffle=True")),
+        Mistake("the global generator seeded",
+                "give the loader a generator of its own (generator=torch.Generator()"
+                ".manual_seed(seed)): torch.manual_seed(seed) reseeds every other random draw "
+                "of the program, dropout's included",
+                "def mlm_dataloader(examples, collator, batch_size, seed):\n"
+                "    torch.manual_seed(seed)\n"
+                "    generator = torch.Generator().manual_seed(torch.randint(2 ** 31, ()).item())\n"
+                "    def collate(batch_examples):\n"
+                "        return {name: torch.from_numpy(a) for name, a in "
+                "collator(batch_examples).items()}\n\n"
+                "    return torch.utils.data.DataLoader(examples, batch_size=batch_size, "
+                "collate_fn=collate, shuffle=True, generator=generator)\n"),
         Mistake("NumPy arrays, not tensors",
                 "turn each array of the collator's batch into a tensor (torch.from_numpy) in "
                 "collate_fn: the model takes tensors",
@@ -903,6 +920,7 @@ def run_numpy_weights(fn, case):
         with torch.no_grad():                       # weights far from the initial ones
             for p in model.parameters():
                 p.mul_(10.0).add_(0.1)
+        model.to(getattr(torch, case.data.get("dtype", "float32")))   # "any float dtype"
         result = fn(model)
         with torch.no_grad():                       # training goes on after the save
             for p in model.parameters():
@@ -922,12 +940,14 @@ def run_numpy_weights(fn, case):
 
 
 def _weights_cases(rng):
-    def case(name, seed, **config):
+    def case(name, seed, dtype="float32", **config):
         config = _tiny_config(**config)
-        return Case(name, data={"config": config, "seed": seed,
+        return Case(name, data={"config": config, "seed": seed, "dtype": dtype,
                                 "batch": _bert_batch(rng, config["vocab_size"], 2, 6, [6, 3])})
     return [
         case("post-LN, 2 layers", 0),
+        case("a float64 model (model.double())", 3, dtype="float64"),
+        case("a bfloat16 model, which NumPy cannot hold", 4, dtype="bfloat16"),
         case("pre-LN, 1 layer", 1, pre_ln=True, num_layers=1),
         case("D=12, 4 heads, F=20, 5 classes", 2, hidden_size=12, num_heads=4,
              intermediate_size=20, num_labels=5),
@@ -961,6 +981,11 @@ numpy_weights = _TorchExercise(
                 "state_dict() has PyTorch's names and the tied decoder a second time",
                 "def numpy_weights(model):\n"
                 "    return {name: t.detach().cpu().numpy().copy() for name, t in model.state_dict().items()}\n"),
+        Mistake("the model's dtype kept",
+                "bring every parameter to float32 first (.float()): a float64 model gives float64 "
+                "arrays, and a bfloat16 one none at all (NumPy has no bfloat16)",
+                _WEIGHTS_TEMPLATE.format(convert="np.array((value.T if transposed else value)"
+                                                 ".numpy(), order='C')")),
         Mistake("float64",
                 "keep float32, the model's dtype: lesson 09's checkpoints store float32",
                 _WEIGHTS_TEMPLATE.format(convert="np.array(value.T if transposed else value, "
