@@ -190,6 +190,8 @@ def _embedding_cases(rng):
         case("float32 (MiniLM's dtype), 3 layers", [7, 3], 7, dtype=np.float32, L=3, P=8),
         case("one token", [1], 1),
         case("D=12, 3 heads, one row all padding but [CLS]", [4, 1, 3], 4, D=12, H=3),
+        case("dropout 0.1 in the config (an embedding is computed without it)", [5, 3], 5,
+             dropout=0.1),
     ]
 
 
@@ -228,6 +230,13 @@ sentence_embeddings = Exercise(
                 "give bert_forward the attention_mask, or the real tokens attend to the "
                 "padding and the embedding changes with the batch's padding",
                 _embeddings_mistake(mask="None")),
+        Mistake("dropout left on",
+                "an embedding is computed in evaluation (training=False, bert_forward's "
+                "default): with dropout on, the same sentence gets another vector every time",
+                _EMBEDDINGS.format(mask_argument="attention_mask=attention_mask, training=True, "
+                                                 "rng=np.random.default_rng(0)",
+                                   pooled="mean_pool(hidden, attention_mask)",
+                                   result="l2_normalize(pooled)")),
         Mistake("the mask passed as the token types",
                 "bert_forward's fourth argument is token_type_ids: pass the mask by name, "
                 "bert_forward(params, config, input_ids, attention_mask=attention_mask)",
