@@ -95,7 +95,7 @@ def check(*args, timeout=None, device="cpu"):
     for name in names_from_other_cells(exercise, obj):
         result.warnings.append(
             f"`{name}` comes from another cell: the command-line grader runs this exercise's "
-            f"cell on its own (with np, math and the lesson's usual imports), where `{name}` "
+            f"cell on its own (after the imports of the notebook's first cell), where `{name}` "
             "is not defined; move it into this cell")
     return CheckResult(result, exercise)
 

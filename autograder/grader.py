@@ -92,8 +92,8 @@ def describe_exception(exc):
     if len(text) > 400:
         text = text[:400] + "..."
     if isinstance(exc, NameError) and not isinstance(exc, UnboundLocalError):
-        text += (" [an exercise cell is graded on its own, with np, math and the lesson's usual "
-                 "imports: import anything else inside the cell]")
+        text += (" [an exercise cell is graded on its own, after the imports of the notebook's "
+                 "first cell: define or import anything else inside the cell]")
     frame = _student_frame(exc.__traceback__)
     if frame is not None:
         where = f"line {frame.lineno}, in {frame.name}"

@@ -164,3 +164,31 @@ def stub_source(exercise):
     else:
         emit_function(node, 0)
     return "\n".join(out)
+
+
+# Packages a notebook's first cell imports for the notebook's sake, not for the exercises.
+_NOT_FOR_EXERCISES = ("autograder", "matplotlib", "IPython")
+
+
+def setup_imports(nb):
+    """The import statements of the notebook's first code cell, as source, one per line.
+
+    The grader runs each exercise cell after them (``Lesson.prelude``), so that a name the
+    notebook imports at the top is there too when a cell is graded on its own. Imports of
+    the grader itself, of plotting and of IPython's display are left out.
+    """
+    cells = [c for c in nb["cells"] if c.get("cell_type") == "code"]
+    if not cells:
+        return ""
+    source = cell_source(cells[0])
+    lines = []
+    for stmt in ast.parse(source).body:
+        if not isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            continue
+        modules = [stmt.module or ""] if isinstance(stmt, ast.ImportFrom) else \
+            [alias.name for alias in stmt.names]
+        if any(m.split(".")[0] in _NOT_FOR_EXERCISES for m in modules):
+            continue
+        lines.append(ast.unparse(stmt))
+    return "\n".join(lines) + "\n" if lines else ""
+

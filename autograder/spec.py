@@ -25,6 +25,7 @@ import numpy as np
 
 from .codec import normalize
 from .compare import FLOAT64, Tolerance
+from .setup_imports import SETUP_IMPORTS
 
 
 @dataclass
@@ -160,9 +161,11 @@ class Lesson:
     slug: str                             # "01_losses": the notebook is lessons/<slug>.ipynb
     title: str
     exercises: list
-    prelude: str = "import math\n\nimport numpy as np\n"  # run before each exercise cell
+    prelude: str = "import math\n\nimport numpy as np\n"  # run before each exercise cell,
+                                          # and then the imports of the notebook's first cell
 
     def __post_init__(self):
+        self.prelude += SETUP_IMPORTS.get(self.id, "")
         for ex in self.exercises:
             ex.lesson = self
             if not ex.id.startswith(self.id + "."):

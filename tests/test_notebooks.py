@@ -108,3 +108,16 @@ def test_solved_notebook_runs_top_to_bottom_in_a_real_kernel(lesson, solved_dir,
     skipped = [t for t in shown if ": skipped, - / " in t.splitlines()[0]]
     assert len(passed) == len(lesson.exercises) - gpu_only, shown
     assert len(skipped) == gpu_only, shown
+
+
+def test_the_grader_runs_each_cell_after_its_notebooks_first_cell_imports():
+    """autograder/setup_imports.py is the lessons' first cells' imports, kept in step."""
+    from autograder.setup_imports import SETUP_IMPORTS
+    for lesson in LESSONS:
+        imports = notebook.setup_imports(notebook.read(lesson_path(lesson)))
+        assert SETUP_IMPORTS.get(lesson.id, "") == imports, \
+            f"{lesson.slug}: run python scripts/sync_setup_imports.py"
+        assert lesson.prelude.endswith(imports)
+    namespace = {}
+    exec(specs.get_lesson("07").prelude, namespace)     # lesson 07's first cell imports these
+    assert {"gelu_forward", "padding_mask", "encoder_block_forward"} <= set(namespace)
