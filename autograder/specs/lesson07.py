@@ -121,6 +121,29 @@ def _numeric(loss, params, names):
                                      params[name])
             for name in names}
 
+# --------------------------------------------------------------------------- caches
+# A forward pass's cache is graded by what it is for: lesson 07's reference backward pass
+# reads the learner's cache, with a fixed upstream gradient, and must get the gradients it
+# gets from the reference cache. A cache laid out otherwise than the docstring says fails
+# here, in the forward exercise, rather than later in the learner's own backward pass.
+
+THROUGH_CACHE = "gradients the reference backward pass gets from your cache"
+
+
+def through_cache(backward, out, cache):
+    """``backward``'s gradients from ``cache``, as a flat dict, for a fixed upstream gradient."""
+    dout = np.random.default_rng(0).normal(size=np.shape(out))
+    try:
+        grads = backward(dout, cache)
+    except Exception as exc:
+        raise TypeError(f"the cache is not laid out as the docstring says: {backward.__name__}, "
+                        f"which reads it, raised {type(exc).__name__}: {exc}") from None
+    if isinstance(grads, tuple):                 # (dhidden, grads) from the heads' backward
+        dhidden, grads = grads
+        grads = {"dhidden": dhidden, **grads}
+    return grads
+
+
 # --------------------------------------------------------------------------- embeddings
 
 _EMBEDDING_NAMES = ("embeddings.word", "embeddings.position", "embeddings.token_type",
@@ -142,7 +165,8 @@ def run_embeddings(fn, case):
     keys = sorted(str(k) for k in cache)
     if case.data.get("float32"):
         return {"dtype of out": _dtypes(out), "cache keys": keys}
-    return {"out": out, "cache keys": keys}
+    return {"out": out, "cache keys": keys,
+            THROUGH_CACHE: through_cache(bert.embeddings_backward, out, cache)}
 
 
 def _embeddings_cases(rng, small=False):
@@ -348,7 +372,8 @@ def run_mlm_head(fn, case):
                         f"word) described in the docstring; got {_describe_type(cache)}")
     if case.data.get("float32"):
         return {"dtype of logits": _dtypes(logits)}
-    return {"logits": logits, "normed (cache[3])": cache[3]}
+    return {"logits": logits, "normed (cache[3])": cache[3],
+            THROUGH_CACHE: through_cache(bert.mlm_head_backward, logits, cache)}
 
 
 def _mlm_cases(rng, small=False):
@@ -512,7 +537,7 @@ def run_pooler(fn, case):
     pooled, cache = _pair(_pooler_call(fn, case), "pooler_forward")
     if case.data.get("float32"):
         return {"dtype of pooled": _dtypes(pooled)}
-    return {"pooled": pooled}
+    return {"pooled": pooled, THROUGH_CACHE: through_cache(bert.pooler_backward, pooled, cache)}
 
 
 def _pooler_cases(rng, small=False):
@@ -853,7 +878,8 @@ def run_bert(fn, case):
     keys = sorted(str(k) for k in cache)
     if case.data.get("float32"):
         return {"dtype of hidden": _dtypes(hidden), "cache keys": keys}
-    return {"hidden": hidden, "cache keys": keys}
+    return {"hidden": hidden, "cache keys": keys,
+            THROUGH_CACHE: through_cache(bert.bert_backward, hidden, cache)}
 
 
 def _bert_cases(rng, small=False):
@@ -882,6 +908,9 @@ def _bert_cases(rng, small=False):
         for c in cases:
             c.data["dout"] = rng.normal(size=c.args["input_ids"].shape
                                         + (c.data["config"]["hidden_size"],))
+        cases.append(_as_float32(case("float32 in, float32 out", 2, 3, lengths=[3, 2], D=4,
+                                      F=8, V=5, P=4)))
+        cases[-1].data["dout"] = rng.normal(size=(2, 3, 4)).astype(np.float32)
         return cases
     return [
         case("B=2, T=5, 2 layers, token types, no padding", 2, 5),
@@ -960,10 +989,14 @@ bert_forward = Exercise(
 
 def run_bert_backward(fn, case):
     _, cache = _bert_call(bert.bert_forward, case)
-    return _grads_dict(fn(case.data["dout"], watch("cache", cache)), "bert_backward")
+    grads = _grads_dict(fn(case.data["dout"], watch("cache", cache)), "bert_backward")
+    return _dtypes(grads) if case.data.get("float32") else grads
 
 
 def _expected_bert_gradients(case):
+    if case.data.get("float32"):
+        return run_bert_backward(bert.bert_backward, case)
+
     def compute(case):
         def loss(params):
             hidden, _ = _bert_call(bert.bert_forward, case, params)
