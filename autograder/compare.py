@@ -119,8 +119,12 @@ def _compare(expected, got, tol, path):
             return Difference(path, "type", f"{path}: expected a dict, got {_describe_type(got)}",
                               expected, got)
         if set(got) != set(expected):
-            return Difference(path, "keys", f"{path}: expected the keys {sorted(expected)}, "
-                              f"got {sorted(got)}", expected, got)
+            missing = sorted(map(str, set(expected) - set(got)))
+            extra = sorted(map(str, set(got) - set(expected)))
+            parts = ([f"missing {_listed(missing)}"] if missing else []) + \
+                ([f"unexpected {_listed(extra)}"] if extra else [])
+            return Difference(path, "keys", f"{path}: the keys differ: {'; '.join(parts)}",
+                              expected, got)
         for key in expected:
             label = key if path == "result" else f"{path}[{key!r}]"
             diff = _compare(expected[key], got[key], tol, label)
@@ -134,6 +138,12 @@ def _compare(expected, got, tol, path):
         return Difference(path, "values", f"{path}: expected {expected!r}, got {got!r}",
                           expected, got)
     return None
+
+
+def _listed(names, limit=8):
+    """``['a', 'b']``, or the first ``limit`` names and how many more."""
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"[{shown}" + (f", and {len(names) - limit} more]" if len(names) > limit else "]")
 
 
 def _compare_arrays(expected, got, tol, path):

@@ -119,3 +119,13 @@ def test_infinities_expected_in_other_places_are_named_as_such():
 def test_values_that_look_equal_at_six_digits_get_more():
     diff = compare(np.array([-0.4999775]), np.array([-0.4999780]))
     assert "got -0.499978" in diff.text and "expected -0.4999775" in diff.text
+
+
+def test_dict_keys_that_differ_are_named_missing_and_unexpected():
+    expected = {f"layers.{i}.W": np.zeros(2) for i in range(12)} | {"final.b": np.zeros(2)}
+    got = {f"layers.{i}.W": np.zeros(2) for i in range(12)} | {"pooler.b": np.zeros(2)}
+    diff = compare(expected, got)
+    assert diff.kind == "keys"
+    assert diff.text == "result: the keys differ: missing ['final.b']; unexpected ['pooler.b']"
+    many = compare({str(i): 1 for i in range(20)}, {})
+    assert "missing ['0', '1', " in many.text and "and 12 more]" in many.text

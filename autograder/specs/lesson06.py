@@ -354,7 +354,7 @@ def run_block(fn, case):
     if not isinstance(cache, dict):
         raise TypeError("the cache is the dict described in the docstring (keys pre_ln, attention, "
                         "dropout1, ln1, ffn, dropout2, ln2); got " + _describe_type(cache))
-    keys = sorted(str(k) for k in cache)
+    keys = {str(k): "present" for k in cache}         # a stray or missing key is named
     if case.data.get("float32"):
         return {"dtype of out": str(np.asarray(out).dtype), "cache keys": keys}
     return {"out": out, "cache keys": keys}
