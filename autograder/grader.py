@@ -164,13 +164,22 @@ def _shares_memory(a, b):
     return any(np.shares_memory(x, y) for x in _arrays(a) for y in _arrays(b))
 
 
-# What changing an input in place can break, where it is more than "callers may not expect it".
+# Inputs that a driver hands over under a name of its own: what the learner knows them as,
+# and what changing them in place breaks (for the others: "callers may not expect that").
 _MUTATION_EFFECTS = {
-    "dout": "where a residual connection sends the same upstream gradient down two paths, "
-            "the other path would get the changed one",
-    "cache": "the cache belongs to the forward pass; a second backward pass through it, or "
-             "anything else that holds its arrays, would see the changed values",
+    "dout": ("the upstream gradient it was given (its first argument)",
+             "where a residual connection sends the same upstream gradient down two paths, "
+             "the other path would get the changed one"),
+    "cache": ("the cache it was given",
+              "the cache belongs to the forward pass; a second backward pass through it, or "
+              "anything else that holds its arrays, would see the changed values"),
 }
+
+
+def _mutation_warning(name):
+    what, effect = _MUTATION_EFFECTS.get(name, (f"its input `{name}`",
+                                                "callers may not expect that"))
+    return f"your code changed {what} in place; {effect}"
 
 
 def run_student(payload):
@@ -259,8 +268,7 @@ def _run_cases(exercise, obj, raw_cases, result):
             entry["error"] = describe_exception(exc)
             entry["error_type"] = type(exc).__name__
         for name in _mutated(before, case) if before is not None else ():
-            effect = _MUTATION_EFFECTS.get(name, "callers may not expect that")
-            entry["warnings"].append(f"your code changed its input `{name}` in place; {effect}")
+            entry["warnings"].append(_mutation_warning(name))
         result["cases"].append(entry)
 
 

@@ -146,7 +146,8 @@ def check_text(result, title):
         lines.append("")
         lines.extend("  " + line for line in result.message.splitlines())
     for warning in result.warnings:
-        lines.append(f"  warning: {warning}")
+        if warning not in result.message:             # already given as a failure's note
+            lines.append(f"  warning: {warning}")
     if result.output.strip():
         lines.append("  your code printed:")
         lines.extend("    " + line for line in result.output.strip().splitlines()[:20])
@@ -171,7 +172,8 @@ def check_html(result, title):
     if result.message:
         parts.append(f'<pre style="white-space:pre-wrap;margin:4px 0">{esc(result.message)}</pre>')
     for warning in result.warnings:
-        parts.append(f'<div style="color:#9a6700">warning: {esc(warning)}</div>')
+        if warning not in result.message:             # already given as a failure's note
+            parts.append(f'<div style="color:#9a6700">warning: {esc(warning)}</div>')
     if result.output.strip():
         shown = "\n".join(result.output.strip().splitlines()[:20])
         parts.append(f'<details><summary>your code printed</summary><pre>{esc(shown)}</pre></details>')

@@ -93,6 +93,8 @@ def test_a_failure_after_changing_an_input_in_place_says_so():
     from autograder import report
     text = report.table([(exercise.lesson, [result])])
     assert text.count("your code changed its input `X` in place") == 1
+    for shown in (report.check_text(result, ""), report.check_html(result, "")):   # once, too
+        assert shown.count("your code changed its input `X` in place") == 1
     passing = source.replace("        column = X[:, j]\n        column.sort()\n",
                              "        column = X[:, j].copy()\n").replace(
         "    return best\n", "    X[:] = 0.0\n    return best\n")
