@@ -181,11 +181,13 @@ def init_bert(config, rng, dtype=np.float32):
     """BERT's initialisation: weights ~ normal(0, init_std), biases 0, LayerNorms identity.
 
     Every weight matrix and embedding table is drawn from
-    ``rng.normal(0.0, config.init_std, size=shape)``; every bias (``...b``, ``b1``,
-    ``b2``, ``mlm.bias``) is 0; every LayerNorm starts as the identity (``gamma`` 1,
-    ``beta`` 0). The blocks come from lesson 06's ``init_encoder_block``. The MLM
-    decoder has no weight of its own: it is ``embeddings.word``. (The grader checks
-    the names, shapes, dtypes and the statistics of each array, not the exact draws.)
+    ``rng.normal(0.0, config.init_std, size=shape)``; every bias (the names that
+    end in ``b``, ``b1`` or ``b2``, such as ``layers.i.bq``, and ``mlm.bias``) is
+    0; every LayerNorm starts as the identity (``gamma`` 1, ``beta`` 0). The
+    blocks come from lesson 06's ``init_encoder_block``. The MLM decoder has no
+    weight of its own: it is ``embeddings.word``. (The grader checks the names,
+    shapes, dtypes and the statistics of the arrays, one by one and all together,
+    not the exact draws; every weight must change with the generator's seed.)
 
     Args:
         config: a ``BertConfig``.
@@ -194,7 +196,7 @@ def init_bert(config, rng, dtype=np.float32):
             and about twice the speed of float64).
 
     Returns:
-        dict name -> array: the names and shapes listed in this module's docstring
+        dict name -> array: the names and shapes of the lesson's parameter table
         ("embeddings.word" (V, D), ..., "layers.0.Wq" (D, D), ..., "mlm.W" (D, D),
         "mlm.bias" (V,), "pooler.W" (D, D), "classifier.W" (D, C), ...), plus
         "final.ln_gamma" and "final.ln_beta" (D,) when ``config.pre_ln``.
@@ -384,7 +386,8 @@ def bert_backward(dhidden, cache):
 
     Returns:
         dict name -> gradient for every "embeddings.*", "layers.i.*" (and
-        "final.*") parameter, each shaped like its parameter.
+        "final.*") parameter, each shaped like its parameter, in the dtype of
+        ``dhidden``.
     """
     grads = {}
     if cache["final_ln"] is not None:

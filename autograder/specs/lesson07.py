@@ -747,7 +747,9 @@ def _describe_init(value, std):
     if np.all(a == 1):
         return text + "all 1"
     mean, spread = float(a.mean()), float(a.std())
-    if abs(mean) < 5 * std / math.sqrt(a.size) and abs(spread / std - 1) < 0.35:
+    # Six standard errors of each estimate: a right draw fails about once in a billion arrays.
+    if abs(mean) < 6 * std / math.sqrt(a.size) and \
+            abs(spread / std - 1) < 6 / math.sqrt(2 * a.size):
         return text + f"normal(0, {std:g})"
     return text + f"mean {mean:.2g}, std {spread:.2g}"
 
@@ -764,18 +766,46 @@ def run_init(fn, case):
         return params
     params = draw(int(case.data["seed"]))
     other = draw(int(case.data["seed"]) + 1)
-    names = set(bert.init_bert(config, np.random.default_rng(0)))     # the expected names
+    reference = bert.init_bert(config, np.random.default_rng(0))
+    names = set(reference)                                            # the expected names
+    drawn = [n for n, v in reference.items() if not np.all((v == 0) | (v == 1))]   # weights
     arrays = [(n, v) for n, v in params.items() if isinstance(v, np.ndarray)]
     return {
         "missing parameters": sorted(names - set(params)),
         "unexpected parameters": sorted(str(n) for n in set(params) - names),
         "parameters": {str(n): _describe_init(v, config.init_std) for n, v in params.items()},
-        "weights change with the generator's seed": bool(any(
-            np.asarray(v).size > 1 and not np.array_equal(v, other.get(n))
-            for n, v in params.items() if n in other and "W" in n)),
+        "every weight changes with the generator's seed": bool(all(
+            n in params and n in other and not np.array_equal(params[n], other[n])
+            for n in drawn)),
+        "the blocks' weights differ from one another": bool(all(
+            not np.array_equal(params.get(f"layers.{i}.Wq"), params.get(f"layers.{i + 1}.Wq"))
+            for i in range(config.num_layers - 1))),
+        "all the weights together": _describe_weights(
+            [params[n] for n in drawn if n in params], config.init_std),
         "parameters sharing memory": [f"{a} and {b}" for i, (a, x) in enumerate(arrays)
                                       for b, y in arrays[i + 1:] if np.shares_memory(x, y)],
     }
+
+
+def _describe_weights(weights, std):
+    """Every drawn weight together (thousands of values): normal(0, std), or what they are.
+
+    One array's spread is judged loosely (``_describe_init``); all of them at once show a
+    standard deviation off by a few percent, or a uniform draw (58 % of it within one
+    standard deviation of 0, against a normal's 68 %).
+    """
+    try:
+        values = np.concatenate([np.asarray(w, dtype=np.float64).ravel() for w in weights])
+    except (TypeError, ValueError):
+        return "not all float arrays"
+    if values.size == 0:
+        return "none"
+    spread = float(values.std())
+    within = float(np.mean(np.abs(values) <= std))
+    if abs(spread / std - 1) < 0.04 and abs(within - 0.6827) < 0.025:   # 6 standard errors
+        return f"normal(0, {std:g})"
+    return (f"standard deviation {spread:.4g} (init_std {std:g}), {within:.1%} of them within "
+            "one init_std of 0 (a normal distribution: 68.3 %)")
 
 
 def _init_cases(rng):
