@@ -287,7 +287,8 @@ def _generic_hint(diff):
                     return "every value has the opposite sign: a sign flipped somewhere"
                 # One number is always some multiple of another: name the factor only when it
                 # is a count (2, 1/8, ...) or the square root of one, as a sum for a mean is.
-                if abs(r - 1) > 1e-6 and r != 0 and (mask.sum() >= 2 or _simple_factor(r)):
+                # A factor within 0.1 % of 1 is rounding or an eps, not a missing constant.
+                if abs(r - 1) > 1e-3 and r != 0 and (mask.sum() >= 2 or _simple_factor(r)):
                     return (f"every value is {r:.6g} times the expected one: a constant factor "
                             "is missing or extra (a sum instead of a mean? 1/N? a factor 2?)")
     return None

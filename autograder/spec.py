@@ -118,6 +118,31 @@ def backward_driver(reference_forward):
     return run
 
 
+# A forward pass's cache is graded by what it is for: the reference backward pass reads the
+# learner's cache, with a fixed upstream gradient, and must get the gradients it gets from the
+# reference cache. A cache laid out otherwise than the docstring says then fails in the forward
+# exercise, rather than later in the learner's own backward pass.
+THROUGH_CACHE = "gradients the reference backward pass gets from your cache"
+
+
+def through_cache(backward, out, cache):
+    """``backward``'s gradients from ``cache`` for a fixed upstream gradient, as a flat dict.
+
+    A ``(dinput, grads)`` result comes back as ``{"the input's gradient": dinput, **grads}``.
+    A cache the backward pass cannot read raises TypeError, which says so.
+    """
+    dout = np.random.default_rng(0).normal(size=np.shape(out))
+    try:
+        grads = backward(dout, cache)
+    except Exception as exc:
+        raise TypeError(f"the cache is not laid out as the docstring says: {backward.__name__}, "
+                        f"which reads it, raised {type(exc).__name__}: {exc}") from None
+    if isinstance(grads, tuple):
+        dinput, grads = grads
+        grads = {"the input's gradient": dinput, **grads}
+    return grads
+
+
 @dataclass
 class Exercise:
     id: str                               # "01.softmax": lesson number, dot, name

@@ -38,8 +38,9 @@ def feed_forward_forward(x, params):
     Returns:
         (out, cache): ``out`` of shape (B, T, D), the dtype of ``x``; ``cache``
         the tuple ``(linear1_cache, gelu_cache, linear2_cache)`` of the three
-        lesson-03 layers: ``(x, W1)``, the pre-activation ``x @ W1 + b1``
-        (B, T, F), and ``(activation, W2)`` with the GELU's output (B, T, F).
+        lesson-03 layers: ``(x, W1)``, ``gelu_forward``'s cache of the
+        pre-activation ``x @ W1 + b1`` (B, T, F), and ``(activation, W2)`` with
+        the GELU's output (B, T, F).
     """
     hidden, linear1_cache = linear_forward(x, params["W1"], params["b1"])
     activation, gelu_cache = gelu_forward(hidden)
@@ -58,7 +59,8 @@ def feed_forward_backward(dout, cache):
 
     Returns:
         (dx, grads): ``dx`` of shape (B, T, D), and a dict with the keys
-        ``W1``, ``b1``, ``W2``, ``b2``, each gradient shaped like its parameter.
+        ``W1``, ``b1``, ``W2``, ``b2``, each gradient shaped like its parameter;
+        all in the dtype of ``dout``.
     """
     linear1_cache, gelu_cache, linear2_cache = cache
     dactivation, dW2, db2 = linear_backward(dout, linear2_cache)
@@ -99,7 +101,7 @@ def add_layernorm_backward(dout, cache):
 
     Returns:
         (dx, dsublayer_out, dgamma, dbeta): float arrays of shapes (B, T, D),
-        (B, T, D), (D,) and (D,).
+        (B, T, D), (D,) and (D,), in the dtype of ``dout``.
     """
     dsum, dgamma, dbeta = layernorm_backward(dout, cache)
     return dsum, dsum, dgamma, dbeta
@@ -181,7 +183,8 @@ def encoder_block_backward(dout, cache):
     Returns:
         (dx, grads): ``dx`` of shape (B, T, D), and a dict with the 16 keys of
         ``params`` (Wq, bq, Wk, bk, Wv, bv, Wo, bo, ln1_gamma, ln1_beta, W1, b1,
-        W2, b2, ln2_gamma, ln2_beta), each gradient shaped like its parameter.
+        W2, b2, ln2_gamma, ln2_beta), each gradient shaped like its parameter;
+        all in the dtype of ``dout``.
     """
     if cache["pre_ln"]:
         # out = h + Dropout(FFN(LN2(h))): h gets dout directly and through the FFN

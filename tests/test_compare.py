@@ -62,6 +62,7 @@ def test_constant_factor_and_sign_hints():
     exp = np.array([1.0, -2.0, 0.5])
     assert "4 times" in generic_hint(compare(exp, 4 * exp))
     assert "opposite sign" in generic_hint(compare(exp, -exp))
+    assert generic_hint(compare(exp, 1.00001 * exp)) is None      # an eps left out, not a factor
 
 
 def test_a_single_number_gets_the_factor_hint_only_for_a_count_or_its_square_root():

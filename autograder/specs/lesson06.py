@@ -14,7 +14,7 @@ from solutions import attention, transformer
 
 from ..compare import GRADIENT, _describe_type
 from ..gradcheck import numerical_gradient
-from ..spec import Case, Exercise, Lesson, Mistake, watch
+from ..spec import THROUGH_CACHE, Case, Exercise, Lesson, Mistake, through_cache, watch
 
 PRELUDE = "import math\n\nimport numpy as np\nfrom scipy.special import erf\n"
 
@@ -73,11 +73,20 @@ def _numeric_grads(loss, x, params):
 
 
 def _with_dout(cases, forward, rng):
-    """Give every case an upstream gradient shaped like the forward's output."""
+    """Give every case an upstream gradient shaped like the forward's output, in its dtype."""
     for case in cases:
         out, _ = forward(case)
-        case.data["dout"] = rng.normal(size=out.shape)
+        case.data["dout"] = rng.normal(size=out.shape).astype(out.dtype)
     return cases
+
+
+def _dtypes(value):
+    """The dtype of every array in a (nested) result: what a float32 case checks."""
+    if isinstance(value, dict):
+        return {str(k): _dtypes(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_dtypes(v) for v in value]
+    return str(np.asarray(value).dtype)
 
 # --------------------------------------------------------------------------- feed-forward
 
@@ -101,7 +110,8 @@ def _ffn_cases(rng, small=False):
         return [case("(B, T, D) = (2, 3, 4), F=8", (2, 3), 4, 8),
                 case("batch of one, F=5 (not a multiple of D)", (1, 2), 3, 5),
                 case("F smaller than D", (2, 2), 4, 2),
-                case("large inputs (x about 3)", (2, 2), 3, 6, scale=3.0)]
+                case("large inputs (x about 3)", (2, 2), 3, 6, scale=3.0),
+                _as_float32(case("float32 in, float32 out", (2, 3), 4, 8))]
     return [case("(B, T, D) = (2, 3, 4), F=16", (2, 3), 4, 16),
             case("(B, T, D) = (2, 5, 8), F=32", (2, 5), 8, 32),
             case("batch of one, one token", (1, 1), 6, 4),
@@ -157,11 +167,15 @@ feed_forward_forward = Exercise(
 
 def run_ffn_backward(fn, case):
     _, cache = _ffn_call(transformer.feed_forward_forward, case)
-    return _named(fn(case.data["dout"], watch("cache", cache)), ("dx", "grads"),
-                  "feed_forward_backward")
+    result = _named(fn(case.data["dout"], watch("cache", cache)), ("dx", "grads"),
+                    "feed_forward_backward")
+    return _dtypes(result) if case.data.get("float32") else result
 
 
 def _expected_ffn_gradients(case):
+    if case.data.get("float32"):
+        return run_ffn_backward(transformer.feed_forward_backward, case)
+
     def loss(x, params):
         out, _ = transformer.feed_forward_forward(x, params)
         return float(np.sum(out * case.data["dout"]))
@@ -243,7 +257,13 @@ def _add_layernorm_cases(rng, small=False):
              sub=0.01 * rng.normal(size=(2, 2, 5))),
     ]
     if small:
-        return cases
+        return cases + [Case("float32 in, float32 out",
+                             {"x": rng.normal(size=(2, 3, 4)).astype(np.float32),
+                              "sublayer_out": rng.normal(size=(2, 3, 4)).astype(np.float32),
+                              "gamma": rng.normal(1.0, 0.5, size=4).astype(np.float32),
+                              "beta": rng.normal(0.0, 0.5, size=4).astype(np.float32)},
+                             data={"float32": True,
+                                   "dout": rng.normal(size=(2, 3, 4)).astype(np.float32)})]
     return cases + [
         case("x + sublayer_out is constant along D (variance 0)", (1, 2, 5),
              x=constant, sub=3.0 - constant),
@@ -292,12 +312,14 @@ add_layernorm_forward = Exercise(
 
 def run_add_layernorm_backward(fn, case):
     _, cache = transformer.add_layernorm_forward(*case.args.values(), **case.kwargs)
-    return _named(fn(case.data["dout"], watch("cache", cache)),
-                  ("dx", "dsublayer_out", "dgamma", "dbeta"),
-                  "add_layernorm_backward")
+    result = _named(fn(case.data["dout"], watch("cache", cache)),
+                    ("dx", "dsublayer_out", "dgamma", "dbeta"), "add_layernorm_backward")
+    return _dtypes(result) if case.data.get("float32") else result
 
 
 def _expected_add_layernorm_gradients(case):
+    if case.data.get("float32"):
+        return run_add_layernorm_backward(transformer.add_layernorm_backward, case)
     def f(**changed):
         args = {**case.args, **changed}
         out, _ = transformer.add_layernorm_forward(*args.values(), **case.kwargs)
@@ -357,7 +379,8 @@ def run_block(fn, case):
     keys = {str(k): "present" for k in cache}         # a stray or missing key is named
     if case.data.get("float32"):
         return {"dtype of out": str(np.asarray(out).dtype), "cache keys": keys}
-    return {"out": out, "cache keys": keys}
+    return {"out": out, "cache keys": keys,
+            THROUGH_CACHE: through_cache(transformer.encoder_block_backward, out, cache)}
 
 
 def _block_cases(rng, small=False):
@@ -380,6 +403,8 @@ def _block_cases(rng, small=False):
                  dropout_p=0.3, training=True),
             case("pre-LN, a sequence of padding only, one head, eps=1e-5", 2, 3, 4, 1, 8,
                  lengths=[3, 0], pre_ln=True, eps=1e-5),
+            _as_float32(case("float32 in, float32 out (post-LN, padding mask)", 2, 4, 8, 2, 16,
+                             lengths=[4, 3])),
         ]
         return _with_dout(cases, lambda c: _block_call(transformer.encoder_block_forward, c),
                           rng)
@@ -527,12 +552,15 @@ encoder_block_forward = Exercise(
 
 def run_block_backward(fn, case):
     _, cache = _block_call(transformer.encoder_block_forward, case)
-    return _named(fn(case.data["dout"], watch("cache", cache)), ("dx", "grads"),
-                  "encoder_block_backward")
+    result = _named(fn(case.data["dout"], watch("cache", cache)), ("dx", "grads"),
+                    "encoder_block_backward")
+    return _dtypes(result) if case.data.get("float32") else result
 
 
 def _expected_block_gradients(case):
     """Central differences for x and all 16 parameters, with the same dropout masks."""
+    if case.data.get("float32"):
+        return run_block_backward(transformer.encoder_block_backward, case)
     def loss(x, params):
         out, _ = _block_call(transformer.encoder_block_forward, case, params=params, x=x)
         return float(np.sum(out * case.data["dout"]))
@@ -724,11 +752,17 @@ def run_block_module(EncoderBlock, case):
               "forward(x, mask) while training": block.forward(x, mask),
               "backward(dout)": block.backward(dout),
               "grads after one backward": _copies(block.grads)}
+    arrays = [id(g) for g in block.gradients()]
     block.forward(x, mask)
     block.backward(dout)
     result["grads after a second forward and backward (they add up)"] = _copies(block.grads)
+    result["gradients() the same arrays as before, added to in place"] = \
+        [id(g) for g in block.gradients()] == arrays
     block.eval()
     result["forward(x, mask) after eval()"] = block.forward(x, mask)
+    for p in block.parameters():                     # what an optimizer's step does
+        p *= 1.5
+    result["forward(x, mask) after the parameters() changed in place"] = block.forward(x, mask)
     return result
 
 
@@ -770,6 +804,29 @@ _MODULE = """class EncoderBlock(Module):
 """
 
 
+_OWN_COPY = """class EncoderBlock(Module):
+    def __init__(self, dim, num_heads, ff_dim, rng, dropout_p=0.1, pre_ln=False, eps=1e-12,
+                 init_std=0.02):
+        super().__init__()
+        self.weights = init_encoder_block(dim, num_heads, ff_dim, rng, init_std)
+        for name, value in self.weights.items():
+            self.add_parameter(name, value.copy())
+        self.num_heads, self.dropout_p, self.pre_ln, self.eps = num_heads, dropout_p, pre_ln, eps
+        self.rng = rng
+        self.cache = None
+    def forward(self, x, mask=None):
+        out, self.cache = encoder_block_forward(x, self.weights, self.num_heads, mask,
+                                                pre_ln=self.pre_ln, dropout_p=self.dropout_p,
+                                                training=self.training, rng=self.rng, eps=self.eps)
+        return out
+    def backward(self, dout):
+        dx, grads = encoder_block_backward(dout, self.cache)
+        for name, grad in grads.items():
+            self.grads[name] += grad
+        return dx
+"""
+
+
 def _module_mistake(**parts):
     defaults = {
         "register": "        for name, value in init_encoder_block(dim, num_heads, ff_dim, rng, "
@@ -794,6 +851,16 @@ encoder_block = Exercise(
                 "what clears them",
                 _module_mistake(accumulate="        for name, grad in grads.items():\n"
                                            "            self.grads[name] = grad")),
+        Mistake("a new gradient array at each backward",
+                "add into the arrays already in self.grads (self.grads[name] += grad), as the "
+                "docstring says: self.grads[name] = self.grads[name] + grad puts a new array "
+                "there, and whatever holds the old one (a list from gradients()) misses the sum",
+                _module_mistake(accumulate="        for name, grad in grads.items():\n"
+                                           "            self.grads[name] = self.grads[name] + grad")),
+        Mistake("forward with a copy of the parameters",
+                "forward must read self.params, the arrays the optimizer updates in place: a "
+                "separate copy never sees a training step",
+                _OWN_COPY),
         Mistake("dropout on in evaluation",
                 "pass training=self.training: after eval() the block must not drop anything",
                 _module_mistake(training="True")),

@@ -19,7 +19,7 @@ from solutions import bert
 
 from ..compare import GRADIENT, _describe_type
 from ..gradcheck import numerical_gradient
-from ..spec import Case, Exercise, Lesson, Mistake, watch
+from ..spec import THROUGH_CACHE, Case, Exercise, Lesson, Mistake, through_cache, watch
 
 # --------------------------------------------------------------------------- helpers
 
@@ -120,29 +120,6 @@ def _numeric(loss, params, names):
     return {name: numerical_gradient(lambda value, name=name: loss({**params, name: value}),
                                      params[name])
             for name in names}
-
-# --------------------------------------------------------------------------- caches
-# A forward pass's cache is graded by what it is for: lesson 07's reference backward pass
-# reads the learner's cache, with a fixed upstream gradient, and must get the gradients it
-# gets from the reference cache. A cache laid out otherwise than the docstring says fails
-# here, in the forward exercise, rather than later in the learner's own backward pass.
-
-THROUGH_CACHE = "gradients the reference backward pass gets from your cache"
-
-
-def through_cache(backward, out, cache):
-    """``backward``'s gradients from ``cache``, as a flat dict, for a fixed upstream gradient."""
-    dout = np.random.default_rng(0).normal(size=np.shape(out))
-    try:
-        grads = backward(dout, cache)
-    except Exception as exc:
-        raise TypeError(f"the cache is not laid out as the docstring says: {backward.__name__}, "
-                        f"which reads it, raised {type(exc).__name__}: {exc}") from None
-    if isinstance(grads, tuple):                 # (dhidden, grads) from the heads' backward
-        dhidden, grads = grads
-        grads = {"dhidden": dhidden, **grads}
-    return grads
-
 
 # --------------------------------------------------------------------------- embeddings
 

@@ -15,7 +15,7 @@ ALTERNATIVES = {
         "def feed_forward_backward(dout, cache):\n"
         "    (x, W1), (hidden, cdf), (activation, W2) = cache\n"
         "    lead = tuple(range(dout.ndim - 1))\n"
-        "    pdf = np.exp(-hidden ** 2 / 2) / np.sqrt(2 * np.pi)\n"
+        "    pdf = np.exp(-hidden ** 2 / 2) / math.sqrt(2 * math.pi)\n"
         "    dhidden = np.einsum('...d,fd->...f', dout, W2) * (cdf + hidden * pdf)\n"
         "    grads = {'W2': np.tensordot(activation, dout, axes=(lead, lead)),\n"
         "             'b2': dout.sum(axis=lead),\n"
