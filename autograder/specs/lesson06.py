@@ -679,6 +679,7 @@ def _init_cases(rng):
 
 
 _INIT = """def init_encoder_block(dim, num_heads, ff_dim, rng, init_std=0.02):
+    {check}
     def weight(shape):
         return {draw}
     Wq, Wk, Wv, Wo = weight((dim, dim)), weight((dim, dim)), weight((dim, dim)), weight((dim, dim))
@@ -695,7 +696,9 @@ def _init_mistake(**parts):
                 "ffn_weights": "W1, W2 = weight((dim, ff_dim)), weight((ff_dim, dim))",
                 "biases": "bq, bk, bv, bo, b2 = (np.zeros(dim) for _ in range(5))\n"
                           "    b1 = np.zeros(ff_dim)",
-                "gamma": "np.ones(dim)"}
+                "gamma": "np.ones(dim)",
+                "check": "if dim % num_heads:\n"
+                         "        raise ValueError('num_heads must divide dim')"}
     defaults.update(parts)
     return _INIT.format(**defaults)
 
@@ -710,6 +713,10 @@ init_encoder_block = Exercise(
                 _init_mistake(biases="bq, bk, bv, bo, b2 = (rng.normal(0.0, init_std, size=dim) "
                                      "for _ in range(5))\n"
                                      "    b1 = rng.normal(0.0, init_std, size=ff_dim)")),
+        Mistake("no ValueError",
+                "check the sizes first: when num_heads does not divide dim, raise ValueError "
+                "(the heads split D into equal parts), before drawing anything",
+                _init_mistake(check="pass")),
         Mistake("init_std ignored",
                 "draw the weights with the init_std argument, rng.normal(0.0, init_std, ...): "
                 "0.02 is only its default",
