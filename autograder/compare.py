@@ -76,6 +76,8 @@ def _describe_type(value):
         return f"a {value.type_name}"
     if isinstance(value, (list, tuple)):
         return f"a {type(value).__name__} of {len(value)}"
+    if isinstance(value, str):                      # a driver's sentence, or a wrong string
+        return repr(value) if len(value) <= 300 else repr(value[:297] + "...")
     return f"a {type(value).__name__}"
 
 

@@ -415,6 +415,15 @@ mlm_head_forward = Exercise(
                 "the transform is dense, then GELU, then LayerNorm: apply gelu_forward to the "
                 "dense layer's output",
                 _mlm_mistake(activate="activated, gelu_cache = dense, None")),
+        Mistake("the tanh approximation of the GELU",
+                "BERT's GELU is the exact one, x * Phi(x) with erf (lesson 03's gelu_forward); "
+                "the tanh formula differs by up to about 1e-3",
+                _mlm_mistake(activate="activated = 0.5 * dense * (1 + np.tanh(0.7978845608028654 "
+                                      "* (dense + 0.044715 * dense ** 3)))\n"
+                                      "    gelu_cache = None")),
+        Mistake("ReLU for the GELU",
+                "the activation is the GELU (lesson 03's gelu_forward), not a ReLU",
+                _mlm_mistake(activate="activated, gelu_cache = np.maximum(dense, 0), None")),
         Mistake("LayerNorm missing",
                 "after the GELU comes a LayerNorm (mlm.ln_gamma, mlm.ln_beta), then the decoder",
                 _mlm_mistake(normalize="normed, ln_cache = activated, None")),
