@@ -6,7 +6,8 @@ from solutions import attention
 
 from ..compare import GRADIENT
 from ..gradcheck import gradients_through, numerical_gradient
-from ..spec import Case, Exercise, Lesson, Mistake, backward_driver, watch
+from ..spec import (THROUGH_CACHE, Case, Exercise, Lesson, Mistake, backward_driver,
+                    through_cache, watch)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -366,7 +367,8 @@ def run_mha(fn, case):
         raise TypeError("the cache must be the tuple (x, params, attention_cache, context) "
                         "described in the docstring")
     return {"out": out, "attention weights (cache[2][3])": cache[2][3],
-            "the merged heads before Wo (cache[3])": cache[3]}
+            "the merged heads before Wo (cache[3])": cache[3],
+            THROUGH_CACHE: through_cache(attention.multi_head_attention_backward, out, cache)}
 
 
 def run_mha_backward(fn, case):
