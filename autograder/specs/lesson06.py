@@ -521,6 +521,19 @@ encoder_block_forward = Exercise(
                 "pre-LN normalises each sub-layer's *input*: h = x + MHA(LN1(x)), "
                 "out = h + FFN(LN2(h)); the residual stream itself is never normalised",
                 _block_mistake(pre=_NORM_AFTER)),
+        Mistake("pre-LN without the residual",
+                "each sub-layer's output is *added* to its input: h = x + MHA(LN1(x)), "
+                "out = h + FFN(LN2(h)); without the sum the block forgets x",
+                _block_mistake(pre=_PRE_LN.replace("h = x + a", "h = a")
+                                           .replace("out = h + f", "out = f"))),
+        Mistake("pre-LN residual from the normalised input",
+                "the residual stream carries x itself, not LN1(x): h = x + MHA(LN1(x)), so "
+                "the sum starts from the block's input",
+                _block_mistake(pre=_PRE_LN.replace("h = x + a", "h = n + a"))),
+        Mistake("post-LN without the residual",
+                "post-LN normalises the *sum*: h = LN1(x + MHA(x)); LN1(MHA(x)) drops x",
+                _block_mistake(post=_POST_LN.replace("add_layernorm_forward(x, a,",
+                                                     "add_layernorm_forward(0.0 * x, a,"))),
         Mistake("pre_ln ignored",
                 "with pre_ln=True the LayerNorms move in front of the sub-layers: "
                 "h = x + MHA(LN1(x)), out = h + FFN(LN2(h))",
