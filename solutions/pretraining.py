@@ -173,6 +173,7 @@ def evaluate_mlm(predict, batches):
         predict: callable ``batch -> logits``, a float array (B, T, V) for a batch.
         batches: list of dicts, each with "input_ids", "attention_mask" and
             "labels" (int arrays (B, T); B and T may differ between batches).
+            They are left as they are: the same batches serve every evaluation.
 
     Returns:
         dict with the floats "eval_loss", "eval_perplexity" and "eval_accuracy".
@@ -246,8 +247,9 @@ def checkpoints_to_delete(names, save_total_limit):
     """The checkpoint folders to delete so that only the newest ``save_total_limit`` remain.
 
     A checkpoint folder is named ``checkpoint-<step>``, the step in digits and
-    nothing after them (``checkpoint-1500``; ``checkpoint-1500.tmp``, a save in
-    progress, is not one); the newest is the one with the largest step, compared
+    nothing after them (``checkpoint-1500``; a save in progress, such as the
+    Trainer's ``tmp-checkpoint-1500`` or a ``checkpoint-1500.tmp``, is not one);
+    the newest is the one with the largest step, compared
     as numbers (``checkpoint-1000`` is newer than ``checkpoint-900``). Every
     other name is not a checkpoint and is never deleted. A limit of None, or
     below 1, keeps every checkpoint.

@@ -15,6 +15,7 @@ Every exercise is graded on small fake data, so grading takes milliseconds:
   aliased moment shows in the parameters.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -47,6 +48,8 @@ def _steps_cases(rng):
                                                  "num_train_epochs": 1, "max_steps": -1}),
         Case("max_steps=0 is not > 0: the epochs decide",
              {"num_examples": 50, "batch_size": 16, "num_train_epochs": 2, "max_steps": 0}),
+        Case("max_steps=50, more than 3 epochs' 12 steps: max_steps still decides",
+             {"num_examples": 100, "batch_size": 32, "num_train_epochs": 3, "max_steps": 50}),
     ]
 
 
@@ -55,6 +58,14 @@ num_training_steps = Exercise(
     title="the number of optimizer steps from epochs and batch size",
     reference=pretraining.num_training_steps, cases=_steps_cases,
     mistakes=[
+        Mistake("the total rounded down",
+                "round the total up: 2.5 epochs of 4 steps is 10 steps, but 2.5 epochs of 3 "
+                "steps is 7.5, and the half step is a step: math.ceil(num_train_epochs * "
+                "steps_per_epoch)",
+                "def num_training_steps(num_examples, batch_size, num_train_epochs, max_steps=-1):\n"
+                "    if max_steps > 0:\n"
+                "        return max_steps\n"
+                "    return int(num_train_epochs * math.ceil(num_examples / batch_size))\n"),
         Mistake("last batch dropped",
                 "the last, smaller batch of an epoch is a step too: an epoch has "
                 "ceil(num_examples / batch_size) steps",
@@ -76,6 +87,12 @@ num_training_steps = Exercise(
                 "    if max_steps > 0:\n"
                 "        return max_steps\n"
                 "    return int(num_train_epochs) * math.ceil(num_examples / batch_size)\n"),
+        Mistake("max_steps as an upper bound",
+                "max_steps > 0 *is* the number of steps, also when the epochs would give fewer "
+                "(Hugging Face trains on, starting new epochs), not only a cap",
+                "def num_training_steps(num_examples, batch_size, num_train_epochs, max_steps=-1):\n"
+                "    steps = math.ceil(num_train_epochs * math.ceil(num_examples / batch_size))\n"
+                "    return min(steps, max_steps) if max_steps > 0 else steps\n"),
         Mistake("max_steps ignored",
                 "max_steps > 0 sets the number of steps, whatever num_train_epochs says",
                 "def num_training_steps(num_examples, batch_size, num_train_epochs, max_steps=-1):\n"
@@ -87,8 +104,16 @@ num_training_steps = Exercise(
 
 
 def run_epoch_batches(fn, case):
-    """The batches of every epoch in ``case.data["epochs"]``."""
-    return [fn(*case.args.values(), epoch, case.data["seed"]) for epoch in case.data["epochs"]]
+    """The batches of every epoch in ``case.data["epochs"]``: lists of int arrays."""
+    epochs = [fn(*case.args.values(), epoch, case.data["seed"]) for epoch in case.data["epochs"]]
+    for batches in epochs:
+        kinds = {type(b).__name__ if not isinstance(b, np.ndarray) else f"{b.dtype} array"
+                 for b in batches} if isinstance(batches, list) else {type(batches).__name__}
+        if not isinstance(batches, list) or not all(
+                isinstance(b, np.ndarray) and b.dtype.kind in "iu" for b in batches):
+            raise TypeError("epoch_batches returns a list of int arrays (the indices of each "
+                            f"batch), as its docstring says; got {', '.join(sorted(kinds))}")
+    return epochs
 
 
 def _batches_cases(rng):
@@ -114,6 +139,12 @@ epoch_batches = Exercise(
                 "same one again when a resumed run comes back to it",
                 "def epoch_batches(num_examples, batch_size, epoch, seed):\n"
                 "    order = np.random.default_rng(seed).permutation(num_examples)\n"
+                "    return [order[i:i + batch_size] for i in range(0, num_examples, batch_size)]\n"),
+        Mistake("seeded with seed + epoch",
+                "seed the generator with the pair [seed, epoch]: seed + epoch gives run 0's "
+                "epoch 1 the order of run 1's epoch 0, so two seeds share their shuffles",
+                "def epoch_batches(num_examples, batch_size, epoch, seed):\n"
+                "    order = np.random.default_rng(seed + epoch).permutation(num_examples)\n"
                 "    return [order[i:i + batch_size] for i in range(0, num_examples, batch_size)]\n"),
         Mistake("smaller last batch dropped",
                 "keep the last batch even when it is smaller: every example is seen once per epoch",
@@ -227,14 +258,29 @@ def run_training_step(fn, case):
     settings = dict(case.data["args"])
     args = pretraining.TrainingArguments(output_dir="unused", **settings)
     groups = toy_groups(params, args.learning_rate, case.data["weight_decay"])
-    returned, history = [], {name: [] for name in TOY_NAMES}
+    before = dataclasses.asdict(args)
+    calls, stats_given = [], []
+
+    def loss_fn(params, batch):                 # the toy model, watched: one call a step
+        calls.append(1)
+        loss, grads, stats = toy_loss_and_grads(params, batch)
+        stats_given.append(stats)
+        return loss, grads, stats
+
+    returned, history, new_dicts, once = [], {name: [] for name in TOY_NAMES}, [], []
     for step, batch in zip(case.data["steps"], case.data["batches"]):
-        returned.append(fn(params, batch, toy_loss_and_grads, groups, step,
-                           case.data["total_steps"], args))
+        calls.clear(), stats_given.clear()
+        result = fn(params, batch, loss_fn, groups, step, case.data["total_steps"], args)
+        returned.append(result)
+        once.append(len(calls) == 1)
+        new_dicts.append(all(result is not given for given in stats_given))
         for name in TOY_NAMES:
             history[name].append(params[name].copy())
     return {"returned": returned,
-            **{f"params[{name!r}] after each step": np.stack(h) for name, h in history.items()}}
+            **{f"params[{name!r}] after each step": np.stack(h) for name, h in history.items()},
+            "loss_fn called once a step": all(once),
+            "a new dict returned, not loss_fn's stats": all(new_dicts),
+            "args left as they were": dataclasses.asdict(args) == before}
 
 
 def _toy_params(rng, V=6, D=3, C=4):
@@ -267,6 +313,8 @@ def _step_cases(rng):
              {"max_grad_norm": 1.0}, scale=50.0),
         case("no clipping (max_grad_norm=None), no warmup", range(4), 10,
              {"max_grad_norm": None, "warmup_steps": 0}),
+        case("clipping at 100, far above the norm: nothing is scaled", range(3), 10,
+             {"max_grad_norm": 100.0}),
         case("max_grad_norm=0 means no clipping", range(3, 6), 10,
              {"max_grad_norm": 0.0, "learning_rate": 0.1}),
         case("one example per batch", range(2, 6), 8, {}, n=1, labelled=1.0),
@@ -307,9 +355,26 @@ training_step = Exercise(
                 "during warmup, not start at its peak",
                 _step_mistake(lr="scheduled_lr(step, args.learning_rate, 0, total_steps, "
                                  "args.lr_scheduler_type)")),
+        Mistake("scaled even below the limit",
+                "clip only a norm above the limit: the factor is min(1, max_norm / norm), so a "
+                "gradient already under max_grad_norm stays as it is (clip_grad_norm does that)",
+                _step_mistake(clip_before="grad_norm = float(np.sqrt(sum((g ** 2).sum() "
+                                          "for g in grads.values())))\n"
+                                          "    if args.max_grad_norm:\n"
+                                          "        for g in grads.values():\n"
+                                          "            g *= args.max_grad_norm / (grad_norm + 1e-6)")),
+        Mistake("loss_fn called twice",
+                "call loss_fn once a step: with dropout every call draws new masks, so a second "
+                "call's loss is not the one the gradients belong to (and costs a forward pass)",
+                _step_mistake().replace(
+                    "    loss, grads, stats = loss_fn(params, batch)\n",
+                    "    loss = loss_fn(params, batch)[0]\n"
+                    "    _, grads, stats = loss_fn(params, batch)\n")),
         Mistake("clipped after the optimizer step",
-                "clip the gradients before optimizer.step: clipping afterwards changes "
-                "nothing that was used",
+                "the optimizer must get the clipped gradients: clip the gradients themselves "
+                "(clip_grad_norm scales the arrays it is given, in place), before "
+                "optimizer.step; clipping afterwards, or clipping copies, changes nothing that "
+                "was used",
                 _step_mistake(clip_before="pass",
                               clip_after="grad_norm = clip_grad_norm(list(grads.values()), "
                                          "args.max_grad_norm or math.inf)")),
@@ -338,7 +403,13 @@ def run_evaluate(fn, case):
     def predict(batch):                       # a fake model: logits from a lookup table
         T = batch["input_ids"].shape[1]
         return table[batch["input_ids"]] + position[:T] + offset
-    return fn(predict, case.args["batches"])
+    batches = case.args["batches"]
+    before = copy_arrays(batches)
+    result = fn(predict, batches)
+    if not isinstance(result, dict):
+        return result
+    # the same batches serve the next evaluation (and, in the notebook, the baselines)
+    return {**result, "the batches left as they were": unchanged(batches, before)}
 
 
 def _eval_batch(rng, B, T, V, rate):
@@ -414,6 +485,10 @@ evaluate_mlm = Exercise(
     reference=pretraining.evaluate_mlm, cases=_eval_cases, run=run_evaluate,
     requires=("01.cross_entropy",),
     mistakes=[
+        Mistake("the batches' labels changed in place",
+                "leave the batches as they are (pick with a mask, or copy first): the same "
+                "batches serve the next evaluation, and labels overwritten here spoil it",
+                _eval_mistake(targets="labels\n        labels[labels == -100] = 0")),
         Mistake("every position counted",
                 "only the masked positions count (labels != -100), for the loss and for the "
                 "accuracy: the others are visible in the input, so predicting them is copying",
@@ -491,16 +566,19 @@ def _state_cases(rng):
         return {name: rng.normal(scale=scale, size=value.shape)
                 for name, value in _toy_params(np.random.default_rng(0)).items()}
 
-    def case(name, before, after, lr=0.05, weight_decay=0.1, scale=1.0):
-        return Case(name, {"params": _toy_params(rng)},
-                    data={"before": [grads(scale) for _ in range(before)],
-                          "after": [grads(scale) for _ in range(after)],
+    def case(name, before, after, lr=0.05, weight_decay=0.1, scale=1.0, dtype=np.float64):
+        def cast(arrays):
+            return {k: v.astype(dtype) for k, v in arrays.items()}
+        return Case(name, {"params": cast(_toy_params(rng))},
+                    data={"before": [cast(grads(scale)) for _ in range(before)],
+                          "after": [cast(grads(scale)) for _ in range(after)],
                           "lr": lr, "weight_decay": weight_decay})
     return [
         case("3 steps, then 3 more", 3, 3),
         case("1 step, then 4 more", 1, 4),
         case("6 steps, lr 0.2, then 2 more", 6, 2, lr=0.2, weight_decay=0.3),
         case("small gradients (1e-3), 2 steps, then 3 more", 2, 3, scale=1e-3),
+        case("float32 parameters: the moments stay float32", 2, 2, dtype=np.float32),
     ]
 
 
@@ -593,8 +671,10 @@ load_optimizer_state = Exercise(
                 "            v = state[name + '.exp_avg_sq'].copy()\n"
                 "        opt.t = int(state['step'])\n"),
         Mistake("the saved arrays put in the optimizer",
-                "copy the saved moments into the optimizer's own arrays (opt.m[k][...] = saved): "
-                "opt.m[k] = saved makes the optimizer update the checkpoint's arrays as it trains",
+                "leave the saved state as it was: copy the saved moments into the optimizer's "
+                "own arrays (opt.m[k][...] = saved; opt.m[k] = saved makes the optimizer update "
+                "the checkpoint's arrays as it trains), and read them with state[key], not "
+                "state.pop(key)",
                 _load_mistake(assign="opt.m[k] = state[name + '.exp_avg']; "
                                      "opt.v[k] = state[name + '.exp_avg_sq']")),
         Mistake("t set to the saved array",
