@@ -62,7 +62,7 @@ def mask_tokens(input_ids, special_mask, mask_token_id, vocab_size, rng, mlm_pro
     Args:
         input_ids: int64 array of shape (B, T); it is not modified.
         special_mask: bool array of shape (B, T), True at the positions that
-            must never be selected ([CLS], [SEP], [PAD], ...).
+            must never be selected ([CLS], [SEP], [PAD], ...); it is not modified.
         mask_token_id: int, the id of [MASK].
         vocab_size: int, the number of ids; random ids are in [0, vocab_size).
         rng: ``np.random.Generator``, the only source of randomness: each call
@@ -121,7 +121,8 @@ class MLMCollator:
         """Pad and mask one batch.
 
         Args:
-            sequences: list of B sequences of ints (lists or 1-D arrays).
+            sequences: list of B sequences of ints (lists or 1-D arrays); they are
+                not modified (the same lists come back every epoch).
 
         Returns:
             dict of three int64 arrays of shape (B, T), T the length of the
@@ -182,7 +183,8 @@ class CausalLMCollator:
         """Pad and shift one batch.
 
         Args:
-            sequences: list of B sequences of ints (lists or 1-D arrays).
+            sequences: list of B sequences of ints (lists or 1-D arrays); they are
+                not modified (the same lists come back every epoch).
 
         Returns:
             dict of three int64 arrays of shape (B, T - 1), T the length of the

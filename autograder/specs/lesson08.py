@@ -30,6 +30,7 @@ the tolerance too. The collators call ``mask_tokens`` (the reference one, when
 graded) with their own generator, so they are compared exactly.
 """
 
+import copy
 import math
 
 import numpy as np
@@ -138,9 +139,12 @@ SPECIAL_CHANGED = "special or padding positions changed in inputs"
 WRONG_LABELS = "labels that are not -100 and not the original id"
 UNSELECTED_CHANGED = "positions labelled -100 whose input changed"
 IN_PLACE = "entries of input_ids changed by the call"
+SPECIAL_IN_PLACE = "entries of special_mask changed by the call"
+OUT_OF_RANGE = "random replacements outside [0, vocab_size)"
+ONE_ID = "calls whose 3 or more random replacements are all one id"
 NOT_REPRODUCIBLE = "pairs of calls with equally seeded generators that disagree"
 COUNTS = (SPECIAL_SELECTED, SPECIAL_CHANGED, WRONG_LABELS, UNSELECTED_CHANGED, IN_PLACE,
-          NOT_REPRODUCIBLE)
+          SPECIAL_IN_PLACE, OUT_OF_RANGE, ONE_ID, NOT_REPRODUCIBLE)
 
 
 def _inputs_and_labels(result, shape):
@@ -166,19 +170,24 @@ def run_mask_tokens(mask_tokens, case):
     seed = int(case.data["seed"])
 
     def call(rng):
-        given = input_ids.copy()
-        result = mask_tokens(given, special.copy(), mask_id, vocab_size, rng, **case.kwargs)
+        given, given_special = input_ids.copy(), special.copy()
+        result = mask_tokens(given, given_special, mask_id, vocab_size, rng, **case.kwargs)
         inputs, labels = _inputs_and_labels(result, input_ids.shape)
-        return inputs, labels, int(np.sum(given != input_ids))
+        return (inputs, labels, int(np.sum(given != input_ids)),
+                int(np.sum(given_special != special)))
 
     totals = dict.fromkeys(("selected", "masked", "random", "unchanged", "again", "selected_after"), 0)
     counts = dict.fromkeys(COUNTS, 0)
     rng = np.random.default_rng(seed)
     previous = None
     for _ in range(int(case.data["draws"])):
-        inputs, labels, changed = call(rng)
+        inputs, labels, changed, special_changed = call(rng)
         selected = labels != -100
         kept = inputs == input_ids
+        replaced = inputs[selected & ~kept & (inputs != mask_id)]
+        counts[OUT_OF_RANGE] += int(np.sum((replaced < 0) | (replaced >= vocab_size)))
+        counts[ONE_ID] += int(replaced.size >= 3 and np.all(replaced == replaced[0]))
+        counts[SPECIAL_IN_PLACE] += special_changed
         totals["selected"] += int(np.sum(selected & ~special))
         totals["masked"] += int(np.sum(selected & (inputs == mask_id)))
         totals["unchanged"] += int(np.sum(selected & kept))
@@ -198,20 +207,21 @@ def run_mask_tokens(mask_tokens, case):
 
     n_labelled = sum(totals[k] for k in ("masked", "random", "unchanged"))
     n_maskable = int(np.sum(~special)) * int(case.data["draws"])
-    return {SELECTED: totals["selected"] / max(n_maskable, 1),
+    # the exact counts first: a rule broken outright is reported before any share
+    return {**{name: float(count) for name, count in counts.items()},
+            SELECTED: totals["selected"] / max(n_maskable, 1),
             MASKED: totals["masked"] / max(n_labelled, 1),
             RANDOM: totals["random"] / max(n_labelled, 1),
             UNCHANGED: totals["unchanged"] / max(n_labelled, 1),
-            AGAIN: totals["again"] / max(totals["selected_after"], 1),
-            **{name: float(count) for name, count in counts.items()}}
+            AGAIN: totals["again"] / max(totals["selected_after"], 1)}
 
 
 def _mask_expected(case):
     """The exact expectations of the shares (a random id is any given id with prob. 1/V)."""
     p = float(case.kwargs.get("mlm_probability", 0.15))
     hit = 1.0 / int(case.args["vocab_size"])
-    return {SELECTED: p, MASKED: 0.8 + 0.1 * hit, RANDOM: 0.1 * (1 - 2 * hit),
-            UNCHANGED: 0.1 + 0.1 * hit, AGAIN: p, **dict.fromkeys(COUNTS, 0.0)}
+    return {**dict.fromkeys(COUNTS, 0.0), SELECTED: p, MASKED: 0.8 + 0.1 * hit,
+            RANDOM: 0.1 * (1 - 2 * hit), UNCHANGED: 0.1 + 0.1 * hit, AGAIN: p}
 
 
 def _mask_cases(rng):
@@ -238,6 +248,8 @@ def _mask_cases(rng):
              _sentences(rng, BERT, [510]), BERT, 512, 0.5),
         case("mlm_probability=1.0: every non-special token",
              _sentences(rng, COURSE, rng.integers(0, 30, size=32)), COURSE, 32, 1.0),
+        case("128 short sentences of 1 to 4 words (no row is sure to get a mask)",
+             _sentences(rng, COURSE, rng.integers(1, 5, size=128)), COURSE, 8),
     ]
 
 
@@ -309,6 +321,30 @@ mask_tokens = Exercise(
                 "inputs = input_ids is not a copy: writing [MASK] into it changes the "
                 "caller's batch. Start from input_ids.copy()",
                 _mask_mistake(inputs="input_ids")),
+        Mistake("one random id for the whole batch",
+                "draw one random id per position, rng.integers(0, vocab_size, size=shape): "
+                "without size= every replaced token of the call gets the same id",
+                _mask_mistake().replace("rng.integers(0, vocab_size, size=shape)",
+                                        "rng.integers(0, vocab_size)")),
+        Mistake("random ids up to vocab_size",
+                "ids run from 0 to vocab_size - 1: rng.integers(0, vocab_size, ...) already "
+                "excludes its upper end",
+                _mask_mistake().replace("rng.integers(0, vocab_size, size=shape)",
+                                        "rng.integers(0, vocab_size + 1, size=shape)")),
+        Mistake("special_mask changed in place",
+                "leave special_mask as it is (it is the caller's, and may serve the next call): "
+                "build new boolean arrays instead of writing into it",
+                _mask_mistake(selected="(rng.random(shape) < mlm_probability) & ~special_mask\n"
+                                       "    special_mask |= selected")),
+        Mistake("at least one token per row",
+                "select every position independently, with probability mlm_probability: "
+                "forcing one mask into rows that drew none raises the share above "
+                "mlm_probability on short sentences",
+                _mask_mistake(selected="(rng.random(shape) < mlm_probability) & ~special_mask\n"
+                                       "    for row in np.flatnonzero(~selected.any(axis=1) & "
+                                       "(~special_mask).any(axis=1)):\n"
+                                       "        selected[row, np.flatnonzero(~special_mask[row])[0]] "
+                                       "= True")),
         Mistake("NumPy's global generator",
                 "draw from the rng argument, not from np.random.*: then the same seed gives "
                 "the same masks (reproducible runs, resumable training)",
@@ -326,7 +362,22 @@ mask_tokens = Exercise(
 def run_mlm_collator(MLMCollator, case):
     """Build one collator, call it on each batch in turn (each call is an epoch's batch)."""
     collator = MLMCollator(*case.args.values(), **case.kwargs)
-    return [collator(batch) for batch in case.data["batches"]]
+    return _collated(collator, case.data["batches"])
+
+
+def _collated(collator, batches):
+    """Each batch collated, and whether the examples came out as they went in: the same lists
+    are collated again in the next epoch."""
+    before = copy.deepcopy(batches)
+    collated = [collator(batch) for batch in batches]
+    return {"the batches": collated, "the examples left as they were": _same(batches, before)}
+
+
+def _same(now, before):
+    """Lists of token lists (or arrays) equal, entry by entry."""
+    return len(now) == len(before) and all(
+        len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+        for a, b in zip(now, before))
 
 
 def _collator_cases(rng):
@@ -431,6 +482,9 @@ def _causal_cases(rng):
         lone,
         case("attention_mask of booleans", [1, 7, 4], 10, as_bool=True),
         case("T = 2", [0, 0], 2),
+        Case("padding id 5, and id 0 a real token (GPT-2 pads with a real id): the mask decides",
+             {"input_ids": np.array([[7, 0, 9, 5, 5], [0, 8, 0, 6, 5]]),
+              "attention_mask": np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]])}),
     ]
 
 
@@ -456,6 +510,13 @@ causal_lm_batch = Exercise(
                 "def causal_lm_batch(input_ids, attention_mask):\n"
                 "    return input_ids[:, :-1].copy(), np.where(attention_mask[:, :-1] == 1, "
                 "input_ids[:, 1:], -100)\n"),
+        Mistake("padding found by its id",
+                "find the padding with attention_mask, not with an id: a vocabulary's [PAD] is "
+                "not always 0 (GPT-2 pads with a real token), and 0 may be a real token",
+                "def causal_lm_batch(input_ids, attention_mask):\n"
+                "    labels = input_ids[:, 1:].copy()\n"
+                "    labels[labels == 0] = -100\n"
+                "    return input_ids[:, :-1].copy(), labels\n"),
         Mistake("shifted the wrong way",
                 "the inputs are the first T - 1 tokens and the labels the last T - 1: each "
                 "position predicts the token after it, not the one before",
@@ -470,7 +531,7 @@ causal_lm_batch = Exercise(
 
 def run_causal_collator(CausalLMCollator, case):
     collator = CausalLMCollator(*case.args.values())
-    return [collator(batch) for batch in case.data["batches"]]
+    return _collated(collator, case.data["batches"])
 
 
 def _causal_collator_cases(rng):
@@ -526,6 +587,14 @@ causal_lm_collator = Exercise(
         Mistake("padded with 0",
                 "pad with self.pad_id: [PAD] is not id 0 in every vocabulary",
                 _causal_collator_mistake(pad="0")),
+        Mistake("the caller's sequences padded in place",
+                "leave the examples as they are (pad_batch builds new arrays): extending the "
+                "caller's lists changes the dataset for every later epoch",
+                _causal_collator_mistake(body="width = max(len(s) for s in sequences)\n"
+                                              "        for s in sequences:\n"
+                                              "            s.extend([self.pad_id] * (width - len(s)))\n"
+                                              "        " + _CAUSAL_BODY.format(
+                                                  mask="attention_mask[:, :-1]"))),
     ],
 )
 
