@@ -118,6 +118,15 @@ def backward_driver(reference_forward):
     return run
 
 
+def dtypes_of(value):
+    """The dtype of every array in a (nested) result, as text: what a float32 case checks."""
+    if isinstance(value, dict):
+        return {str(k): dtypes_of(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [dtypes_of(v) for v in value]
+    return str(np.asarray(value).dtype)
+
+
 # A forward pass's cache is graded by what it is for: the reference backward pass reads the
 # learner's cache, with a fixed upstream gradient, and must get the gradients it gets from the
 # reference cache. A cache laid out otherwise than the docstring says then fails in the forward

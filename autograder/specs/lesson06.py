@@ -14,7 +14,8 @@ from solutions import attention, transformer
 
 from ..compare import GRADIENT, _describe_type
 from ..gradcheck import numerical_gradient
-from ..spec import THROUGH_CACHE, Case, Exercise, Lesson, Mistake, through_cache, watch
+from ..spec import (THROUGH_CACHE, Case, Exercise, Lesson, Mistake, dtypes_of,
+                    through_cache, watch)
 
 PRELUDE = "import math\n\nimport numpy as np\nfrom scipy.special import erf\n"
 
@@ -79,14 +80,6 @@ def _with_dout(cases, forward, rng):
         case.data["dout"] = rng.normal(size=out.shape).astype(out.dtype)
     return cases
 
-
-def _dtypes(value):
-    """The dtype of every array in a (nested) result: what a float32 case checks."""
-    if isinstance(value, dict):
-        return {str(k): _dtypes(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_dtypes(v) for v in value]
-    return str(np.asarray(value).dtype)
 
 # --------------------------------------------------------------------------- feed-forward
 
@@ -169,7 +162,7 @@ def run_ffn_backward(fn, case):
     _, cache = _ffn_call(transformer.feed_forward_forward, case)
     result = _named(fn(case.data["dout"], watch("cache", cache)), ("dx", "grads"),
                     "feed_forward_backward")
-    return _dtypes(result) if case.data.get("float32") else result
+    return dtypes_of(result) if case.data.get("float32") else result
 
 
 def _expected_ffn_gradients(case):
@@ -314,7 +307,7 @@ def run_add_layernorm_backward(fn, case):
     _, cache = transformer.add_layernorm_forward(*case.args.values(), **case.kwargs)
     result = _named(fn(case.data["dout"], watch("cache", cache)),
                     ("dx", "dsublayer_out", "dgamma", "dbeta"), "add_layernorm_backward")
-    return _dtypes(result) if case.data.get("float32") else result
+    return dtypes_of(result) if case.data.get("float32") else result
 
 
 def _expected_add_layernorm_gradients(case):
@@ -567,7 +560,7 @@ def run_block_backward(fn, case):
     _, cache = _block_call(transformer.encoder_block_forward, case)
     result = _named(fn(case.data["dout"], watch("cache", cache)), ("dx", "grads"),
                     "encoder_block_backward")
-    return _dtypes(result) if case.data.get("float32") else result
+    return dtypes_of(result) if case.data.get("float32") else result
 
 
 def _expected_block_gradients(case):

@@ -19,7 +19,8 @@ from solutions import bert
 
 from ..compare import GRADIENT, _describe_type
 from ..gradcheck import numerical_gradient
-from ..spec import THROUGH_CACHE, Case, Exercise, Lesson, Mistake, through_cache, watch
+from ..spec import (THROUGH_CACHE, Case, Exercise, Lesson, Mistake, dtypes_of,
+                    through_cache, watch)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -85,15 +86,6 @@ def _pair(result, what):
     return result
 
 
-def _dtypes(value):
-    """The dtype of every array in a (nested) result: what a float32 case checks."""
-    if isinstance(value, dict):
-        return {str(k): _dtypes(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_dtypes(v) for v in value]
-    return str(np.asarray(value).dtype)
-
-
 def _grads_dict(value, what):
     if not isinstance(value, dict):
         raise TypeError(f"{what} returns a dict name -> gradient; got {_describe_type(value)}")
@@ -141,7 +133,7 @@ def run_embeddings(fn, case):
                         f"token_type_ids, shapes, ln, dropout); got {_describe_type(cache)}")
     keys = {str(k): "present" for k in cache}         # a stray or missing key is named
     if case.data.get("float32"):
-        return {"dtype of out": _dtypes(out), "cache keys": keys}
+        return {"dtype of out": dtypes_of(out), "cache keys": keys}
     return {"out": out, "cache keys": keys,
             THROUGH_CACHE: through_cache(bert.embeddings_backward, out, cache)}
 
@@ -252,7 +244,7 @@ embeddings_forward = Exercise(
 def run_embeddings_backward(fn, case):
     _, cache = _embeddings_call(bert.embeddings_forward, case)
     grads = _grads_dict(fn(case.data["dout"], watch("cache", cache)), "embeddings_backward")
-    return _dtypes(grads) if case.data.get("float32") else grads
+    return dtypes_of(grads) if case.data.get("float32") else grads
 
 
 def _expected_embeddings_gradients(case):
@@ -348,7 +340,7 @@ def run_mlm_head(fn, case):
         raise TypeError("the cache is the tuple (dense_cache, gelu_cache, ln_cache, normed, "
                         f"word) described in the docstring; got {_describe_type(cache)}")
     if case.data.get("float32"):
-        return {"dtype of logits": _dtypes(logits)}
+        return {"dtype of logits": dtypes_of(logits)}
     return {"logits": logits, "normed (cache[3])": cache[3],
             THROUGH_CACHE: through_cache(bert.mlm_head_backward, logits, cache)}
 
@@ -443,7 +435,7 @@ def run_mlm_backward(fn, case):
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError(f"mlm_head_backward returns (dhidden, grads); got {_describe_type(result)}")
     result = {"dhidden": result[0], "grads": _grads_dict(result[1], "mlm_head_backward's grads")}
-    return _dtypes(result) if case.data.get("float32") else result
+    return dtypes_of(result) if case.data.get("float32") else result
 
 
 def _expected_mlm_gradients(case):
@@ -522,7 +514,7 @@ def _pooler_call(fn, case, params=None, hidden=None):
 def run_pooler(fn, case):
     pooled, cache = _pair(_pooler_call(fn, case), "pooler_forward")
     if case.data.get("float32"):
-        return {"dtype of pooled": _dtypes(pooled)}
+        return {"dtype of pooled": dtypes_of(pooled)}
     return {"pooled": pooled, THROUGH_CACHE: through_cache(bert.pooler_backward, pooled, cache)}
 
 
@@ -582,7 +574,7 @@ def run_pooler_backward(fn, case):
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError(f"pooler_backward returns (dhidden, grads); got {_describe_type(result)}")
     result = {"dhidden": result[0], "grads": _grads_dict(result[1], "pooler_backward's grads")}
-    return _dtypes(result) if case.data.get("float32") else result
+    return dtypes_of(result) if case.data.get("float32") else result
 
 
 def _expected_pooler_gradients(case):
@@ -893,7 +885,7 @@ def run_bert(fn, case):
                         f"layers, final_ln); got {_describe_type(cache)}")
     keys = {str(k): "present" for k in cache}         # a stray or missing key is named
     if case.data.get("float32"):
-        return {"dtype of hidden": _dtypes(hidden), "cache keys": keys}
+        return {"dtype of hidden": dtypes_of(hidden), "cache keys": keys}
     return {"hidden": hidden, "cache keys": keys,
             THROUGH_CACHE: through_cache(bert.bert_backward, hidden, cache)}
 
@@ -1006,7 +998,7 @@ bert_forward = Exercise(
 def run_bert_backward(fn, case):
     _, cache = _bert_call(bert.bert_forward, case)
     grads = _grads_dict(fn(case.data["dout"], watch("cache", cache)), "bert_backward")
-    return _dtypes(grads) if case.data.get("float32") else grads
+    return dtypes_of(grads) if case.data.get("float32") else grads
 
 
 def _expected_bert_gradients(case):
