@@ -82,8 +82,11 @@ def _describe_type(value):
 
 
 def _as_array(value):
-    """Lists and tuples of numbers are accepted where an array is expected."""
+    """Lists and tuples of numbers are accepted where an array is expected (not tuples of
+    arrays: a cache (x, y) where x belongs is a different thing, not an array with an axis more)."""
     if isinstance(value, (list, tuple)):
+        if any(isinstance(v, np.ndarray) and v.ndim > 0 for v in value):
+            return None
         try:
             arr = np.asarray(value)
         except (ValueError, TypeError):

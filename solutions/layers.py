@@ -123,7 +123,7 @@ def gelu_forward(x):
 
     The cache keeps ``Phi(x)`` next to ``x``: the backward pass needs ``Phi(x)``
     again, and ``erf`` is the costliest element-wise operation of a Transformer
-    block (about 15 times an ``np.exp`` per entry), so it is computed once, here.
+    block (several times an ``np.exp`` per entry), so it is computed once, here.
 
     Args:
         x: float array of any shape.
@@ -214,7 +214,8 @@ def dropout_forward(x, p, training, rng):
     Returns:
         (out, cache): ``out`` shaped like ``x``; ``cache`` the scaled mask
         ``keep / (1 - p)`` (an array shaped like ``x``, in its dtype: 0 where dropped,
-        ``1 / (1 - p)`` where kept), or None when nothing was dropped.
+        ``1 / (1 - p)`` where kept), or None in evaluation or when ``p == 0``
+        (a training call returns the mask even if it happens to keep everything).
     """
     if not training or p == 0:
         return x, None
@@ -256,7 +257,8 @@ def layernorm_forward(x, gamma, beta, eps=1e-12):
     Returns:
         (out, cache): ``out`` of shape (..., D); ``cache`` the tuple
         ``(x_hat, inv_std, gamma)`` with ``x_hat`` of shape (..., D) and
-        ``inv_std = 1 / sqrt(var + eps)`` of shape (..., 1) (``keepdims=True``).
+        ``inv_std = 1 / sqrt(var + eps)`` of shape (..., 1) (``keepdims=True``);
+        ``out``, ``x_hat`` and ``inv_std`` in the dtype of ``x``.
     """
     centered = x - x.mean(axis=-1, keepdims=True)
     var = (centered * centered).mean(axis=-1, keepdims=True)  # (..., 1), divides by D

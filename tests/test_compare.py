@@ -130,3 +130,9 @@ def test_dict_keys_that_differ_are_named_missing_and_unexpected():
     assert diff.text == "result: the keys differ: missing ['final.b']; unexpected ['pooler.b']"
     many = compare({str(i): 1 for i in range(20)}, {})
     assert "missing ['0', '1', " in many.text and "and 12 more]" in many.text
+
+
+def test_a_tuple_of_arrays_where_one_array_belongs_is_a_type_difference():
+    diff = compare(np.zeros((3, 5)), (np.zeros((3, 5)), np.ones((3, 5))))
+    assert diff.kind == "type" and "a tuple of 2" in diff.text
+    assert compare(np.arange(3.0), [0.0, 1.0, 2.0]) is None        # numbers are still fine

@@ -13,7 +13,7 @@ from solutions import layers
 
 from ..compare import GRADIENT, _describe_type
 from ..gradcheck import gradients_through, numerical_gradient
-from ..spec import Case, Exercise, Lesson, Mistake, backward_driver, call, watch
+from ..spec import Case, Exercise, Lesson, Mistake, backward_driver, call, dtypes_of, watch
 
 PRELUDE = ("import math\n\nimport numpy as np\nfrom scipy.special import erf\n\n"
            "from solutions.layers import array_module\n")
@@ -39,20 +39,24 @@ def _named(value, names):
     return dict(zip(names, value))
 
 
-def backward_exercise(forward, wrt, names):
+def backward_exercise(forward, wrt, names, backward=None):
     """``run`` and ``expected`` for ``backward(dout, cache)``: gradients named ``names``.
 
     The cache comes from the reference ``forward`` on the case's arguments; the
     expected gradients are central differences of ``sum(forward(...)[0] * dout)``
-    with respect to the arguments ``wrt``.
+    with respect to the arguments ``wrt``. A case marked ``float32`` checks the
+    gradients' dtypes against those of the reference ``backward`` instead.
     """
     base_run = backward_driver(forward)
     base_expected = gradients_through(forward, wrt)
 
-    def run(backward, case):
-        return _named(base_run(backward, case), names)
+    def run(fn, case):
+        gradients = _named(base_run(fn, case), names)
+        return dtypes_of(gradients) if case.data.get("float32") else gradients
 
     def expected(case):
+        if case.data.get("float32"):
+            return run(backward, case)
         return _named(base_expected(case), names)
 
     return run, expected
@@ -157,6 +161,7 @@ def _relu_cases(rng):
         case("some entries exactly 0", with_zeros),
         case("all negative", -rng.uniform(0.1, 2, size=(2, 3))),
         case("huge values (1e300)", np.array([[1e300, -1e300, 2.5, -0.5]])),
+        case("float32 in, float32 out", rng.normal(size=(2, 3)).astype(np.float32)),
     ]
 
 
@@ -431,7 +436,15 @@ def _dropout_forward_cases(rng):
     stats = Case("statistics over 200,000 ones, p=0.3",
                  {"x": np.ones((400, 500)), "p": 0.3, "training": True},
                  data={"seed": int(rng.integers(2 ** 31)), "statistics": True})
-    return _dropout_cases(rng) + [stats]
+    # seed 1 keeps all three entries: training still returns the scaled mask, not None
+    nothing_dropped = Case("training, p=0.1, nothing happens to be dropped",
+                           {"x": rng.normal(size=3), "p": 0.1, "training": True},
+                           data={"seed": 1})
+    float32 = Case("float32 in, float32 out and cache", {"x": rng.normal(size=(3, 4))
+                                                         .astype(np.float32), "p": 0.25,
+                                                         "training": True},
+                   data={"seed": int(rng.integers(2 ** 31))})
+    return _dropout_cases(rng) + [stats, nothing_dropped, float32]
 
 
 dropout_forward = Exercise(
@@ -690,12 +703,19 @@ embedding_forward = Exercise(
 )
 
 _embedding_run, _embedding_expected = backward_exercise(layers.embedding_forward, "table",
-                                                        ("dtable",))
+                                                        ("dtable",), layers.embedding_backward)
+
+def _embedding_backward_cases(rng):
+    float32 = Case("float32 in, float32 out", {"ids": np.array([[1, 0, 1]]),
+                                               "table": rng.normal(size=(3, 4)).astype(np.float32)},
+                   data={"dout": rng.normal(size=(1, 3, 4)).astype(np.float32), "float32": True})
+    return _embedding_cases(rng) + [float32]
+
 
 embedding_backward = Exercise(
     id="03.embedding_backward", symbol="embedding_backward", points=2,
     title="embedding backward: repeated ids add up",
-    reference=layers.embedding_backward, cases=_embedding_cases,
+    reference=layers.embedding_backward, cases=_embedding_backward_cases,
     run=_embedding_run, expected=_embedding_expected, tolerance=GRADIENT,
     mistakes=[
         Mistake("grad[idx] += g",
@@ -744,6 +764,8 @@ def _sce_cases(rng):
         Case("batch of one", {"logits": rng.normal(size=(1, 5)), "targets": np.array([3])}),
         Case("large logits (30)", {"logits": rng.normal(size=(4, 3)) * 30,
                                    "targets": rng.integers(0, 3, size=4)}),
+        Case("huge logits (1000): exp overflows unless the max is subtracted",
+             {"logits": rng.normal(size=(3, 4)) * 1000, "targets": np.array([0, 3, 1])}),
         Case("every target ignored", {"logits": rng.normal(size=(2, 3, 4)),
                                       "targets": np.full((2, 3), -100)}),
         Case("ignore_index=0", {"logits": rng.normal(size=(5, 3)),
@@ -849,8 +871,13 @@ def run_module(Module, case):
     result = {"mode after construction": _modes(record)}
     names = [name for name, _ in model.named_parameters()]
     result["names from named_parameters()"] = names
+    parameters = model.parameters()
+    # a list, as the docstring says: an optimizer goes over it more than once (AdamW builds its
+    # moments from it, then keeps it), and a generator is empty the second time
+    result["parameters() returns"] = "a list" if isinstance(parameters, list) else \
+        _describe_type(parameters)
     result["parameters(): which registered array each entry is"] = [
-        record["params"].get(id(p), "not a registered array (a copy?)") for p in model.parameters()]
+        record["params"].get(id(p), "not a registered array (a copy?)") for p in parameters]
     grads_at_start = []
     grad_ids = {}
     for path, node in record["nodes"].items():
@@ -976,6 +1003,13 @@ module = Exercise(
     title="the Module base class: parameters, gradients, train/eval",
     reference=layers.Module, cases=_module_cases, run=run_module,
     mistakes=[
+        Mistake("parameters() a generator",
+                "return a list: an optimizer goes over parameters() more than once (AdamW builds "
+                "its moments from it, then steps through it), and a generator is empty the "
+                "second time",
+                _module_mistake(parameters="""    def parameters(self):
+        return (p for _, p in self.named_parameters())
+""")),
         Mistake("children in alphabetical order",
                 "dir(self) lists attributes alphabetically; the children come in the order the "
                 "attributes were set, which vars(self) (a dict) keeps",
@@ -1033,17 +1067,22 @@ def _copy(value):
 
 def run_linear_layer(Linear, case):
     in_features, out_features, x = case.args.values()
-    layer = Linear(int(in_features), int(out_features), np.random.default_rng(int(case.data["seed"])),
-                   **case.kwargs)
+    rng = np.random.default_rng(int(case.data["seed"]))
+    layer = Linear(int(in_features), int(out_features), rng, **case.kwargs)
     result = {"names from named_parameters()": [name for name, _ in layer.named_parameters()],
+              # one draw from rng for W, as the docstring says: the next draw shows how many
+              "the generator's next number after construction": float(rng.random()),
               "params['W'] after construction": _copy(layer.params.get("W")),
               "params['b'] after construction": _copy(layer.params.get("b")),
               "forward(x)": layer.forward(x),
               "backward(dout)": layer.backward(case.data["dout"]),
               "grads['W'] after one backward": _copy(layer.grads.get("W")),
               "grads['b'] after one backward": _copy(layer.grads.get("b"))}
+    arrays = [id(g) for g in layer.gradients()]
     layer.forward(case.data["x2"])
     layer.backward(case.data["dout2"])
+    result["gradients() the same arrays as before, added to in place"] = \
+        [id(g) for g in layer.gradients()] == arrays
     result["grads['W'] after a second forward and backward (they add up)"] = _copy(
         layer.grads.get("W"))
     result["grads['b'] after a second forward and backward (they add up)"] = _copy(
@@ -1105,6 +1144,19 @@ linear = Exercise(
         self.grads["W"] = dW
         self.grads["b"] = db
         return dx""")),
+        Mistake("a new gradient array at each backward",
+                "add into the arrays already in self.grads (self.grads[\"W\"] += dW), as the "
+                "docstring says: self.grads[\"W\"] = self.grads[\"W\"] + dW puts a new array "
+                "there, and whatever holds the old one (a list from gradients()) misses the sum",
+                _linear_mistake(backward="""        dx, dW, db = linear_backward(dout, self.cache)
+        self.grads["W"] = self.grads["W"] + dW
+        self.grads["b"] = self.grads["b"] + db
+        return dx""")),
+        Mistake("a second draw for the bias",
+                "draw from rng once, for W (the bias is np.zeros): every extra draw shifts all "
+                "the numbers the generator gives afterwards, to the next layer and to dropout",
+                _linear_mistake(init="""        self.add_parameter("W", rng.normal(0.0, init_std, size=(in_features, out_features)))
+        self.add_parameter("b", rng.normal(0.0, init_std, size=out_features) * 0.0)""")),
         Mistake("W stored as (out_features, in_features)",
                 "here W has shape (in_features, out_features) and out = x @ W + b (PyTorch stores "
                 "the transpose)",

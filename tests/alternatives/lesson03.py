@@ -72,7 +72,7 @@ ALTERNATIVES = {
         "    if training and p > 0:\n"
         "        keep = rng.random(x.shape) >= p\n"
         "        scale = 1.0 / (1.0 - p)\n"
-        "        mask = np.where(keep, scale, 0.0)\n"
+        "        mask = np.where(keep, scale, 0.0).astype(x.dtype)\n"
         "        return np.where(keep, x * scale, 0.0), mask\n"
         "    return x.copy(), None\n",
     ],
@@ -110,14 +110,14 @@ ALTERNATIVES = {
         # one-hot matrix product
         "def embedding_backward(dout, cache):\n"
         "    ids, (V, D) = cache\n"
-        "    one_hot = np.eye(V)[ids.reshape(-1)]\n"
+        "    one_hot = np.eye(V, dtype=dout.dtype)[ids.reshape(-1)]\n"
         "    return one_hot.T @ dout.reshape(-1, D)\n",
         # bincount per column
         "def embedding_backward(dout, cache):\n"
         "    ids, shape = cache\n"
         "    flat_ids, flat = ids.ravel(), dout.reshape(-1, shape[1])\n"
         "    return np.stack([np.bincount(flat_ids, weights=flat[:, j], minlength=shape[0])\n"
-        "                     for j in range(shape[1])], axis=1)\n",
+        "                     for j in range(shape[1])], axis=1).astype(dout.dtype)\n",
     ],
     "03.softmax_cross_entropy": [
         # written out in full, without lesson 01's functions
