@@ -211,8 +211,8 @@ def run_grad_of(fn, case):
 
 
 def _grad_cases(rng):
-    def case(name, function, shapes, out_shape, **data):
-        inputs = [rng.normal(size=s) for s in shapes]
+    def case(name, function, shapes, out_shape, dtype=np.float64, **data):
+        inputs = [rng.normal(size=s).astype(dtype) for s in shapes]
         return Case(name, {"inputs": inputs, "dout": rng.normal(size=out_shape)},
                     data={"function": function, **data})
     return [
@@ -224,6 +224,8 @@ def _grad_cases(rng):
         case("cross-entropy (a scalar output)", "cross_entropy", [(6, 4)], (),
              labels=rng.integers(0, 4, size=6)),
         case("tanh(x) * y", "tanh_product", [(3, 3), (3, 3)], (3, 3)),
+        case("float32 inputs: the leaves are float64 all the same", "linear",
+             [(3, 2), (2, 4), (4,)], (3, 4), dtype=np.float32),
     ]
 
 
@@ -280,7 +282,9 @@ def run_load_weights(fn, case):
     with _one_thread() as torch:
         from solutions.torch_bert import batch_to_tensors as to_tensors
         model = _model(torch, case.data["config"], seed=1)
-        fn(model, case.args["params"])
+        params = case.args["params"]
+        before = copy_arrays(params)
+        fn(model, params)
         model.eval()
         batch = to_tensors(case.data["batch"], device.torch_device())
         with torch.no_grad():
@@ -290,6 +294,10 @@ def run_load_weights(fn, case):
         out["parameter dtypes"] = sorted({str(p.dtype) for p in model.parameters()})
         out["MLM decoder tied to the word embeddings"] = \
             model.mlm.decoder.weight is model.embeddings.word.weight
+        with torch.no_grad():                       # training goes on after the load
+            for p in model.parameters():
+                p.add_(1.0)
+        out["the NumPy arrays left as they were once the model trains"] = unchanged(params, before)
         return device.to_numpy(out)
 
 
@@ -477,8 +485,12 @@ def run_training_step(fn, case):
             batch = {"ids": torch.as_tensor(raw["ids"], device=where),
                      "labels": torch.as_tensor(raw["labels"], device=where),
                      "scale": float(raw["scale"])}
-            returned.append(fn(model, batch, loss_fn, optimizer, scheduler,
-                               settings["max_grad_norm"]))
+            result = fn(model, batch, loss_fn, optimizer, scheduler, settings["max_grad_norm"])
+            if isinstance(result, dict) and any(isinstance(v, torch.Tensor)
+                                                for v in result.values()):
+                raise TypeError("return Python floats (loss.item(), grad_norm.item()), not "
+                                "tensors: a tensor keeps its graph, and its device, alive")
+            returned.append(result)
             for name, p in model.named_parameters():
                 history[name].append(device.to_numpy(p).copy())
         return {"returned": device.to_numpy(returned),
@@ -544,8 +556,10 @@ torch_training_step = _TorchExercise(
                 "moves)",
                 _step_mistake(_ZERO, _FORWARD, _STEP, _BACKWARD, _CLIP, _SCHEDULE)),
         Mistake("clipped after the step",
-                "clip between backward() and optimizer.step(): clipping afterwards changes "
-                "gradients nobody uses",
+                "clip all the gradients together, by their global norm "
+                "(torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)), between "
+                "backward() and optimizer.step(): clipping afterwards changes gradients nobody "
+                "uses, and clipping per parameter or by value is not what was asked",
                 _step_mistake(_ZERO, _FORWARD, _BACKWARD, _STEP, _CLIP, _SCHEDULE)),
         Mistake("the learning rate read after the schedule moved",
                 "return the learning rate this step used: read optimizer.param_groups[0]['lr'] "
@@ -685,10 +699,20 @@ def run_bf16_loss(fn, case):
         batch = to_tensors(case.data["batch"], device.torch_device())
         with torch.no_grad():
             float32_loss = model.mlm_loss(batch).item()
-        seen = []
+        seen, cross_entropy_inputs = [], []
         hook = model.layers[0].ff1.register_forward_hook(
             lambda module, inputs, output: seen.append(str(output.dtype)))
-        loss = fn(model, batch)
+        import torch.nn.functional as F
+        original = F.cross_entropy
+
+        def watched(logits, *args, **kwargs):      # nn.CrossEntropyLoss calls it too
+            cross_entropy_inputs.append(str(logits.dtype))
+            return original(logits, *args, **kwargs)
+        F.cross_entropy = watched
+        try:
+            loss = fn(model, batch)
+        finally:
+            F.cross_entropy = original
         hook.remove()
         loss.backward()
         grads = {str(p.grad.dtype) for p in model.parameters() if p.grad is not None}
@@ -702,6 +726,8 @@ def run_bf16_loss(fn, case):
         with torch.no_grad():
             other_value = float(fn(model, other).detach().float().item())
         return {"loss dtype": str(loss.dtype),
+                "the cross-entropy's logits (F.cross_entropy)": "bfloat16" if "torch.bfloat16"
+                in cross_entropy_inputs else "float32, or not F.cross_entropy",
                 "the loss is the same whatever tokens the padded positions hold":
                     abs(other_value - value) <= 1e-4 * abs(value),
                 "the feed-forward's matrix products computed in": seen[:1],
@@ -759,6 +785,12 @@ bf16_mlm_loss = _TorchExercise(
                 "outside autocast, F.cross_entropy on bfloat16 logits computes the softmax and the "
                 "mean in bfloat16: turn the logits to float32 first (logits.float())",
                 _bf16_mistake(logits="logits")),
+        Mistake("the loss on bfloat16 logits, cast afterwards",
+                "turn the logits to float32 before the loss (F.cross_entropy(logits.float(), "
+                "...)): a bfloat16 softmax has 8 bits of precision, and .float() on the loss "
+                "afterwards does not bring them back",
+                _bf16_mistake(logits="logits").replace("labels[positions])\n",
+                                                       "labels[positions]).float()\n")),
         Mistake("no autocast",
                 "run the forward inside torch.autocast(device_type, dtype=torch.bfloat16): "
                 "without it every matrix product is float32",
@@ -810,18 +842,20 @@ def run_dataloader(fn, case):
         examples = [list(e) for e in _plain(case.args["examples"])]
         index = {tuple(e): i for i, e in enumerate(examples)}
         size, seed = _plain(case.args["batch_size"]), _plain(case.args["seed"])
-        torch.manual_seed(1)                         # the global generator in two states:
         epochs = _epochs(fn(examples, _collator(7), size, seed), 2)
-        after_first = torch.get_rng_state()
         batches = [b for epoch in epochs for b in epoch]
         if not all(isinstance(b, dict) and {"input_ids", "labels", "attention_mask"} <= set(b)
                    for b in batches):
             return {"batches are dicts with input_ids, attention_mask and labels": False}
         orders = [[index.get(o, -1) for b in epoch for o in _originals(b, device.to_numpy)]
                   for epoch in epochs]
-        torch.manual_seed(2)                         # if both runs leave it alike, it was reseeded
         again = _epochs(fn(examples, _collator(7), size, seed), 1)[0]
-        own_generator = not torch.equal(after_first, torch.get_rng_state())
+        ends = []
+        for start in (1, 2):                         # the global generator in two states: the
+            torch.manual_seed(start)                 # same epoch from both may not end alike
+            _epochs(fn(examples, _collator(7), size, seed), 1)
+            ends.append(torch.get_rng_state())
+        own_generator = not torch.equal(*ends)
         other = _epochs(fn(examples, _collator(7), size, seed + 1), 1)[0]
 
         def same(first, second):
@@ -922,6 +956,11 @@ def run_numpy_weights(fn, case):
                 p.mul_(10.0).add_(0.1)
         model.to(getattr(torch, case.data.get("dtype", "float32")))   # "any float dtype"
         result = fn(model)
+        if isinstance(result, dict) and any(isinstance(v, torch.Tensor) for v in result.values()):
+            raise TypeError("return NumPy arrays (.detach().float().cpu().numpy(), copied), not "
+                            "tensors: lesson 09's checkpoint files are written from NumPy")
+        contiguous = isinstance(result, dict) and all(
+            isinstance(v, np.ndarray) and v.flags.c_contiguous for v in result.values())
         with torch.no_grad():                       # training goes on after the save
             for p in model.parameters():
                 p.add_(1.0)
@@ -936,7 +975,8 @@ def run_numpy_weights(fn, case):
                                          batch["token_type_ids"], batch["attention_mask"])
         except Exception:
             pass                                    # the weights' own difference says why
-        return {"weights": weights, "MLM logits of the NumPy model read back from the files": logits}
+        return {"weights": weights, "every array C-contiguous": contiguous,
+                "MLM logits of the NumPy model read back from the files": logits}
 
 
 def _weights_cases(rng):
