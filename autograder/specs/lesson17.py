@@ -20,18 +20,27 @@ PRELUDE = "import math\n\nimport numpy as np\n\nfrom solutions.lora import LORA_
 
 
 def _layer_cases(rng):
-    def case(name, lead, d_in, d_out, r, scale):
-        return Case(name, {"x": rng.normal(size=lead + (d_in,)),
-                           "W": rng.normal(size=(d_in, d_out)), "b": rng.normal(size=d_out),
-                           "A": rng.normal(size=(d_in, r)), "B": rng.normal(size=(r, d_out)),
-                           "scale": scale},
-                    data={"dout": rng.normal(size=lead + (d_out,))})
+    def case(name, lead, d_in, d_out, r, scale, dtype=np.float64, zero_B=False):
+        arrays = {"x": rng.normal(size=lead + (d_in,)), "W": rng.normal(size=(d_in, d_out)),
+                  "b": rng.normal(size=d_out), "A": rng.normal(size=(d_in, r)),
+                  "B": rng.normal(size=(r, d_out))}
+        if zero_B:
+            arrays["B"][:] = 0.0
+        arrays = {k: v.astype(dtype) for k, v in arrays.items()}
+        c = Case(name, {**arrays, "scale": scale},
+                 data={"dout": rng.normal(size=lead + (d_out,)).astype(dtype)})
+        if dtype == np.float32:
+            c.data["float32"] = True
+        return c
     return [
         case("N=4, D_in=6, D_out=5, r=2, scale 2", (4,), 6, 5, 2, 2.0),
         case("sequences (B, T) = (2, 3), D=8, r=1", (2, 3), 8, 8, 1, 0.5),
         case("r = D_in: a full-rank adapter", (3,), 3, 4, 3, 1.0),
         case("a single vector x of shape (D_in,)", (), 5, 3, 2, 4.0),
         case("scale 0: the frozen layer alone", (2,), 4, 4, 2, 0.0),
+        case("B = 0, as at the start of training", (3,), 4, 5, 2, 2.0, zero_B=True),
+        case("float32 in, float32 out (MiniLM's weights)", (2, 3), 6, 4, 2, 2.0,
+             dtype=np.float32),
     ]
 
 
@@ -70,7 +79,7 @@ lora_forward = Exercise(
 # --------------------------------------------------------------------------- lora_backward
 
 _backward_run, _backward_expected = backward_exercise(lora.lora_forward, ("x", "A", "B"),
-                                                      ("dx", "dA", "dB"))
+                                                      ("dx", "dA", "dB"), lora.lora_backward)
 
 _BACKWARD = """def lora_backward(dout, cache):
     x, W, A, B, scale, h = cache
@@ -124,12 +133,18 @@ def _weight_grad_cases(rng):
         case("square, r=1, scale 16", 6, 6, 1, 16.0),
         case("r = 3, D_out = 1", 4, 1, 3, 0.5),
         case("scale 1", 3, 7, 2, 1.0),
+        Case("float32 in, float32 out", {k: v.astype(np.float32) for k, v in {
+            "dW": rng.normal(size=(4, 3)), "A": rng.normal(size=(4, 2)),
+            "B": rng.normal(size=(2, 3))}.items()} | {"scale": 2.0}),
     ]
 
 
 def _weight_grad_expected(case):
-    """Central differences of sum(dW * (W + scale * A @ B)) with respect to A and B."""
+    """Central differences of sum(dW * (W + scale * A @ B)) with respect to A and B; for
+    float32 inputs, the reference's float32 result."""
     dW, A, B, scale = case.args["dW"], case.args["A"], case.args["B"], case.args["scale"]
+    if A.dtype == np.float32:
+        return run_weight_grad(lora.lora_grads_from_weight_grad, case)
     W = np.zeros_like(dW)                  # W is a constant: it does not change the gradients
     dA = numerical_gradient(lambda a: np.sum(dW * lora.merge_lora(W, a, B, scale)), A)
     dB = numerical_gradient(lambda b: np.sum(dW * lora.merge_lora(W, A, b, scale)), B)
@@ -173,6 +188,12 @@ def _merge_cases(rng):
         case("D_in=4, D_out=6, r=2, scale 4", 4, 6, 2, 4.0),
         case("r=1, scale 16", 5, 5, 1, 16.0),
         case("scale 0.25, r=3", 3, 2, 3, 0.25),
+        Case("B = 0, as at the start of training: still a new array",
+             {"W": rng.normal(size=(3, 4)), "A": rng.normal(size=(3, 2)), "B": np.zeros((2, 4)),
+              "scale": 2.0}),
+        Case("float32 in, float32 out", {k: v.astype(np.float32) for k, v in {
+            "W": rng.normal(size=(4, 3)), "A": rng.normal(size=(4, 2)),
+            "B": rng.normal(size=(2, 3))}.items()} | {"scale": 0.5}),
     ]
 
 
@@ -180,7 +201,8 @@ def run_merge(fn, case):
     W = case.args["W"]
     before = copy_arrays(W)
     merged = fn(*case.args.values())
-    return {"merged": merged, "W left as it was": unchanged(W, before)}
+    return {"merged": merged, "W left as it was": unchanged(W, before),
+            "a new array, not W itself": merged is not W}
 
 
 merge_lora = Exercise(
