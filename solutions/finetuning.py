@@ -169,7 +169,9 @@ class ClassificationCollator:
 
         Args:
             examples: list of B pairs ``(ids, label)``: ``ids`` a sequence of ints
-                (a list or a 1-D array), ``label`` an int.
+                (a list or a 1-D array: ``+`` adds arrays entry by entry, so join
+                with ``list(...)`` or ``np.concatenate``), ``label`` an int. The
+                examples are not modified: the same ones come back every epoch.
 
         Returns:
             dict of int64 arrays: "input_ids", "token_type_ids" (all 0: one
@@ -199,7 +201,7 @@ def stratified_subset(labels, size, rng):
 
     Args:
         labels: int array of shape (N,), the class of every example (classes are
-            the values 0 .. labels.max()).
+            the values 0 .. labels.max()); it is not modified.
         size: int in [0, N], how many examples to keep.
         rng: a ``np.random.Generator``.
 

@@ -361,6 +361,9 @@ def _collator_cases(rng):
              data={"batches": [_examples(rng, [6, 6, 6, 6, 6], classes=4)]}),
         Case("max_length=2: only [CLS] [SEP] left", {"pad_id": 0}, {"max_length": 2},
              data={"batches": [_examples(rng, [5, 3])]}),
+        Case("BERT's ids ([CLS] 101, [SEP] 102), max_length=5: the last id is kept, whatever it is",
+             {"pad_id": 0}, {"max_length": 5},
+             data={"batches": [_examples(rng, [9, 4], cls=101, sep=102, vocab=1000)]}),
     ]
 
 
@@ -392,6 +395,12 @@ classification_collator = Exercise(
     reference=finetuning.ClassificationCollator, cases=_collator_cases, run=run_collator,
     requires=("04.pad_batch",),
     mistakes=[
+        Mistake("a literal [SEP] id",
+                "keep the sequence's own last id (s[-1:]), whatever it is: [SEP] is 3 in the "
+                "course's vocabulary but 102 in BERT's",
+                _collator_mistake(truncate="if m is not None:\n"
+                                           "            sequences = [s if len(s) <= m else "
+                                           "s[:m - 1] + [3] for s in sequences]")),
         Mistake("padded with 0",
                 "pad with self.pad_id: [PAD] is not id 0 in every vocabulary",
                 _collator_mistake(pad="0")),
@@ -417,7 +426,9 @@ classification_collator = Exercise(
 def run_subset(fn, case):
     """What every correct answer shares: size, class counts, distinct sorted indices, seeding."""
     labels, size, seed = case.args["labels"], case.args["size"], case.data["seed"]
-    first = np.asarray(fn(labels.copy(), size, np.random.default_rng(seed)))
+    given = labels.copy()
+    first = np.asarray(fn(given, size, np.random.default_rng(seed)))
+    left_alone = bool(np.array_equal(given, labels))     # the caller's labels, not a copy
     again = np.asarray(fn(labels.copy(), size, np.random.default_rng(seed)))
     other = np.asarray(fn(labels.copy(), size, np.random.default_rng(seed + 1)))
     if first.ndim != 1 or first.dtype.kind not in "iu" or (
@@ -430,6 +441,7 @@ def run_subset(fn, case):
         "indices sorted": bool(np.all(np.diff(first) >= 0)),
         "the same subset for the same seed": bool(np.array_equal(first, again)),
         "another subset for another seed": not np.array_equal(first, other),
+        "the labels left as they were": left_alone,
     }
 
 
@@ -478,6 +490,10 @@ stratified_subset = Exercise(
     title="a few-label subset with the classes' proportions",
     reference=finetuning.stratified_subset, cases=_subset_cases, run=run_subset,
     mistakes=[
+        Mistake("the caller's labels sorted in place",
+                "leave labels as they are (np.argsort, or a copy, gives the order without "
+                "changing them): they are the caller's training labels",
+                _subset_mistake(quotas="labels.sort()\n    " + _QUOTAS)),
         Mistake("the same number from every class",
                 "stratified means in the classes' proportions: class c gets about "
                 "size * n_c / N places, not size / C",
