@@ -236,7 +236,9 @@ def generic_hint(diff: Difference):
 def _generic_hint(diff):
     exp, got = diff.expected, diff.got
     if diff.kind == "type" and got is None:
-        return "your function returned None: did you forget the `return` statement?"
+        if diff.path == "result":
+            return "your function returned None: did you forget the `return` statement?"
+        return f"{diff.path} is None: it is never set, or set from something that returns None"
     if diff.kind == "shape":
         got = np.asarray(got)
         if exp.ndim == 0 and got.size == 1:

@@ -79,6 +79,8 @@ def test_a_single_number_gets_the_factor_hint_only_for_a_count_or_its_square_roo
 def test_none_hints_missing_return():
     diff = compare(np.zeros(2), None)
     assert diff.kind == "type" and "return" in generic_hint(diff)
+    inner = compare({"cache": (np.zeros(2), np.ones(2))}, {"cache": (np.zeros(2), None)})
+    assert "cache[1] is None" in generic_hint(inner) and "`return`" not in generic_hint(inner)
 
 
 def test_nested_structures_report_the_path():
