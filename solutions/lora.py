@@ -127,7 +127,8 @@ def lora_parameter_count(config, rank, targets=LORA_TARGETS):
             ``intermediate_size``).
         rank: int r >= 1.
         targets: names among "Wq", "Wk", "Wv", "Wo", "W1", "W2", adapted in
-            every layer.
+            every layer (by default ``LORA_TARGETS``, ("Wq", "Wv"), as in the
+            LoRA paper).
 
     Returns:
         int: the number of adapter parameters.
