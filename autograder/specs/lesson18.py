@@ -310,6 +310,11 @@ def _sample_cases(rng):
         case("-inf logits (filtered tokens) never chosen", filtered, 0.8),
         case("many draws of one row: a distribution", np.repeat(rng.normal(size=(1, 5)), 40, 0),
              1.0),
+        # exact binary fractions: u lands on a cumulative sum, which it must exceed
+        Case("u on a boundary: probabilities (1/2, 1/2) and u = 1/2 give token 1",
+             {"logits": np.zeros((1, 2)), "u": np.array([0.5])}),
+        Case("u = 0 never picks a token of probability 0",
+             {"logits": np.array([[-np.inf, 0.0, 0.0]]), "u": np.array([0.0])}),
     ]
 
 
@@ -372,6 +377,8 @@ def _top_k_cases(rng):
         Case("ties with the k-th highest are kept", {"logits": ties, "k": 2}),
         Case("k = V keeps everything", {"logits": rng.normal(size=(2, 5)), "k": 5}),
         Case("k > V keeps everything", {"logits": rng.normal(size=(2, 5)), "k": 8}),
+        Case("float32 in, float32 out", {"logits": rng.normal(size=(2, 6)).astype(np.float32),
+                                         "k": 2}),
     ]
 
 
@@ -450,6 +457,12 @@ def _top_p_cases(rng):
         case("(B, T, V) logits", rng.normal(size=(2, 3, 7)) * 2, 0.6, 0.8),
         case("after top-k: -inf entries stay removed", filtered, 0.7, 0.95),
         case("p close to 1 keeps almost everything", rng.normal(size=(2, 6)), 0.995, 0.9999),
+        # exact quarters: the tokens before the cut hold exactly p, so the third is not kept,
+        # and the tie goes to the lower indices
+        Case("4 equal tokens, p = 0.5: the first two, in index order",
+             {"logits": np.zeros((1, 4)), "p": 0.5}),
+        Case("float32 in, float32 out", {"logits": (rng.normal(size=(2, 7)) * 2)
+                                         .astype(np.float32), "p": 0.8}),
     ]
 
 

@@ -86,14 +86,15 @@ ALTERNATIVES = {
         "    return out\n",
     ],
     "18.top_p_filter": [
-        # the kept tokens found by a threshold on the probability: every token at least as
-        # likely as the last one needed
+        # the mask built in ranked order, then scattered back with put_along_axis
         "def top_p_filter(logits, p):\n"
         "    probs = softmax(logits)\n"
-        "    desc = -np.sort(-probs, axis=-1)\n"
-        "    needed = (np.cumsum(desc, axis=-1) - desc < p).sum(axis=-1, keepdims=True)\n"
-        "    smallest_kept = np.take_along_axis(desc, needed - 1, axis=-1)\n"
-        "    return np.where(probs >= smallest_kept, logits, -np.inf)\n",
+        "    order = np.argsort(-probs, axis=-1, kind='stable')\n"
+        "    ranked = np.take_along_axis(probs, order, axis=-1)\n"
+        "    keep_ranked = np.cumsum(ranked, axis=-1) - ranked < p\n"
+        "    keep = np.zeros_like(keep_ranked)\n"
+        "    np.put_along_axis(keep, order, keep_ranked, axis=-1)\n"
+        "    return np.where(keep, logits, -np.inf)\n",
     ],
     "18.attend_with_cache": [
         # the attention written out, the mask built with np.tri
