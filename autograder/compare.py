@@ -297,7 +297,8 @@ def _generic_hint(diff):
                 # A factor within 0.1 % of 1 is rounding or an eps, not a missing constant.
                 if abs(r - 1) > 1e-3 and r != 0 and (mask.sum() >= 2 or _simple_factor(r)):
                     return (f"every value is {r:.6g} times the expected one: a constant factor "
-                            "is missing or extra (a sum instead of a mean? 1/N? a factor 2?)")
+                            "is missing or extra (a sum instead of a mean? 1/N? a factor 2? a "
+                            "scale such as sqrt(d) or 1/sqrt(d)?)")
     return None
 
 

@@ -125,6 +125,7 @@ def split_heads(x, num_heads):
     ``dh = D / num_heads``. A reshape alone is not enough: the reshape gives
     (B, T, H, dh), and the transpose brings H before T. Its backward is
     ``merge_heads`` (and the backward of ``merge_heads`` is ``split_heads``).
+    No Python loops.
 
     Args:
         x: array of shape (B, T, D), D divisible by ``num_heads``.
@@ -140,7 +141,7 @@ def split_heads(x, num_heads):
 def merge_heads(x):
     """The inverse of ``split_heads``: put the heads side by side again.
 
-    Its backward is ``split_heads`` (with H = ``x.shape[1]``).
+    Its backward is ``split_heads`` (with H = ``x.shape[1]``). No Python loops.
 
     Args:
         x: array of shape (B, H, T, dh).

@@ -74,8 +74,19 @@ def _attention_cases(rng, small=False):
             Case("float32 in, float32 out", {k: v.astype(np.float32) for k, v in
                                             _qkv(rng, (2,), 3, 3, 4).items()},
                  {"mask": attention.causal_mask(3)}, data={"float32": True}),
+            Case("no batch axis: q (Tq, d), k (Tk, d)", _qkv(rng, (), 3, 4, 2)),
+            Case("a masked key scores about 1000, the allowed ones about 0: the max is the "
+                 "allowed keys'", _masked_giant(rng), {"mask": attention.causal_mask(3)}),
         ]
     return cases
+
+
+def _masked_giant(rng):
+    """q, k, v where a future key would dominate every score if the mask came too late."""
+    qkv = _qkv(rng, (1,), 3, 3, 2, scale=0.1)
+    qkv["q"][...] = 1.0
+    qkv["k"][..., 2, :] = 800.0                              # key 2: scores 1131, masked for
+    return qkv                                               # queries 0 and 1
 
 
 _ATTENTION_NAN = """def attention_forward(q, k, v, mask=None):
@@ -290,6 +301,8 @@ split_heads = Exercise(
     id="05.split_heads", symbol="split_heads", points=1,
     title="split the features into heads",
     reference=attention.split_heads, cases=_split_cases,
+    no_loops="one reshape to (B, T, H, dh) and one transpose to (B, H, T, dh) split every head "
+             "at once",
     mistakes=[
         Mistake("reshape without transpose",
                 "reshaping (B, T, D) straight to (B, H, T, dh) mixes tokens into heads; "
@@ -324,6 +337,8 @@ merge_heads = Exercise(
     id="05.merge_heads", symbol="merge_heads", points=1,
     title="put the heads back side by side",
     reference=attention.merge_heads, cases=_merge_cases,
+    no_loops="one transpose back to (B, T, H, dh) and one reshape to (B, T, H * dh) merge "
+             "every head at once",
     mistakes=[
         Mistake("reshape without transpose",
                 "move the heads back next to the features first, transpose(0, 2, 1, 3) to "
