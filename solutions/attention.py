@@ -74,7 +74,7 @@ def attention_backward(dout, cache):
 
     Returns:
         (dq, dk, dv): float arrays shaped like q (..., Tq, d), k (..., Tk, d)
-        and v (..., Tk, dv).
+        and v (..., Tk, dv), in the dtype of ``dout``.
     """
     q, k, v, weights = cache
     d = q.shape[-1]
@@ -147,8 +147,8 @@ def merge_heads(x):
         x: array of shape (B, H, T, dh).
 
     Returns:
-        array of shape (B, T, H * dh): the features of head h in columns
-        ``h*dh : (h+1)*dh``.
+        array of shape (B, T, H * dh), the dtype of ``x``: the features of head h
+        in columns ``h*dh : (h+1)*dh``.
     """
     B, H, T, dh = x.shape
     return x.transpose(0, 2, 1, 3).reshape(B, T, H * dh)

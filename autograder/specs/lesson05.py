@@ -7,7 +7,7 @@ from solutions import attention
 from ..compare import GRADIENT
 from ..gradcheck import gradients_through, numerical_gradient
 from ..spec import (THROUGH_CACHE, Case, Exercise, Lesson, Mistake, backward_driver,
-                    through_cache, watch)
+                    dtypes_of, through_cache, watch)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -164,10 +164,28 @@ attention_forward = Exercise(
 
 def _attention_backward_cases(rng):
     cases = _attention_cases(rng, small=True)
+    cases.append(Case("float32 in, float32 out", {k: v.astype(np.float32) for k, v in
+                                                 _qkv(rng, (2,), 3, 3, 4).items()},
+                      {"mask": attention.causal_mask(3)}, data={"float32": True}))
     for case in cases:
         out, _ = attention.attention_forward(*case.args.values(), **case.kwargs)
-        case.data["dout"] = rng.normal(size=out.shape)
+        case.data["dout"] = rng.normal(size=out.shape).astype(out.dtype)
     return cases
+
+
+_attention_gradients = gradients_through(attention.attention_forward, ("q", "k", "v"))
+
+
+def run_attention_backward(fn, case):
+    gradients = backward_driver(attention.attention_forward)(fn, case)
+    return dtypes_of(gradients) if case.data.get("float32") else gradients
+
+
+def _expected_attention_backward(case):
+    """Central differences; for float32 inputs, the dtypes of the reference's gradients."""
+    if case.data.get("float32"):
+        return run_attention_backward(attention.attention_backward, case)
+    return _attention_gradients(case)
 
 
 _ATTENTION_BACKWARD = """def attention_backward(dout, cache):
@@ -192,8 +210,7 @@ attention_backward = Exercise(
     id="05.attention_backward", symbol="attention_backward", points=3,
     title="its backward pass: dq, dk, dv",
     reference=attention.attention_backward, cases=_attention_backward_cases,
-    run=backward_driver(attention.attention_forward),
-    expected=gradients_through(attention.attention_forward, ("q", "k", "v")),
+    run=run_attention_backward, expected=_expected_attention_backward,
     tolerance=GRADIENT,
     mistakes=[
         Mistake("no 1/sqrt(d)",
@@ -330,7 +347,9 @@ def _merge_cases(rng):
     def case(B, H, T, dh):
         return Case(f"B={B}, H={H}, T={T}, dh={dh}", {"x": rng.normal(size=(B, H, T, dh))})
     return [case(2, 2, 3, 4), case(1, 3, 4, 2), case(2, 1, 5, 4), case(3, 4, 2, 3),
-            case(2, 4, 3, 1)]
+            case(2, 4, 3, 1),
+            Case("float32 in, float32 out", {"x": rng.normal(size=(2, 2, 3, 2))
+                                             .astype(np.float32)})]
 
 
 merge_heads = Exercise(
