@@ -157,11 +157,15 @@ def _compare_arrays(expected, got, tol, path):
         what = "a scalar" if expected.ndim == 0 else f"an array of shape {expected.shape}"
         return Difference(path, "type", f"{path}: expected {what}, got {_describe_type(got)}",
                           expected, got)
-    got = arr
+    given, got = got, arr
     if got.shape != expected.shape:
         return Difference(path, "shape", f"{path}: shape {got.shape}, expected {expected.shape}",
                           expected, got)
     if tol.check_dtype and not _dtype_ok(expected.dtype, got.dtype):
+        if isinstance(given, (list, tuple)):            # NumPy chose the dtype, not the learner
+            return Difference(path, "dtype", f"{path}: a {type(given).__name__} (read as "
+                              f"{got.dtype}) where a {expected.dtype} array is expected",
+                              expected, given)
         return Difference(path, "dtype", f"{path}: dtype {got.dtype}, expected {expected.dtype}",
                           expected, got)
     if expected.dtype.kind in "biuSU" and got.dtype.kind in "biuSU":
@@ -258,6 +262,9 @@ def _generic_hint(diff):
             return "one axis too few or too many: a reduction over the wrong axis, or keepdims?"
         return None
     if diff.kind == "dtype":
+        if isinstance(got, (list, tuple)):
+            return "return a NumPy array, not a list: a list has no dtype of its own (NumPy reads " \
+                   "numbers as float64 or int64), and array code cannot use it"
         if exp.dtype.kind == "f" and np.asarray(got).dtype.kind == "b":
             return "a boolean array where floats are expected: a comparison such as x > 0 " \
                    "gives booleans; convert with .astype(x.dtype), or build the result with " \

@@ -138,3 +138,9 @@ def test_a_tuple_of_arrays_where_one_array_belongs_is_a_type_difference():
     diff = compare(np.zeros((3, 5)), (np.zeros((3, 5)), np.ones((3, 5))))
     assert diff.kind == "type" and "a tuple of 2" in diff.text
     assert compare(np.arange(3.0), [0.0, 1.0, 2.0]) is None        # numbers are still fine
+
+
+def test_a_list_where_a_float32_array_belongs_is_named_as_a_list():
+    diff = compare(np.zeros(3, dtype=np.float32), [0.0, 0.0, 0.0])
+    assert diff.kind == "dtype" and "a list (read as float64)" in diff.text
+    assert generic_hint(diff).startswith("return a NumPy array, not a list")

@@ -6,7 +6,7 @@ from solutions import losses
 
 from ..compare import GRADIENT
 from ..gradcheck import gradient_of
-from ..spec import Case, Exercise, Lesson, Mistake
+from ..spec import Case, Exercise, Lesson, Mistake, call
 
 # --------------------------------------------------------------------------- softmax family
 
@@ -118,7 +118,7 @@ def _ce_cases(rng):
 cross_entropy = Exercise(
     id="01.cross_entropy", symbol="cross_entropy", points=3,
     title="mean cross-entropy with ignore_index",
-    reference=losses.cross_entropy, cases=_ce_cases, requires=("01.log_softmax",),
+    reference=losses.cross_entropy, cases=_ce_cases, requires=("01.softmax", "01.log_softmax"),
     mistakes=[
         Mistake("sum instead of mean", "average over the rows that count, do not sum",
                 "def cross_entropy(logits, targets, ignore_index=-100):\n"
@@ -369,6 +369,14 @@ mse = Exercise(
 # --------------------------------------------------------------------------- perception loss
 
 
+def _an_array(result, what):
+    """The result, which the notebook goes on to compute with: an array, not a list."""
+    if isinstance(result, (list, tuple)):
+        raise TypeError(f"{what} returns a NumPy array, not a {type(result).__name__}: the "
+                        "notebook computes with it (0.5 * a list is an error)")
+    return result
+
+
 def _perception_cases(rng):
     return [
         Case("N=6 samples, M=3 targets", {"f": rng.normal(size=6), "g": rng.normal(size=(6, 3)),
@@ -410,6 +418,7 @@ perception_loss_grad = Exercise(
     id="01.perception_loss_grad", symbol="perception_loss_grad", points=2,
     title="its gradient with respect to f",
     reference=losses.perception_loss_grad, cases=_perception_cases,
+    run=lambda fn, case: _an_array(call(fn, case), "perception_loss_grad"),
     expected=gradient_of(losses.perception_loss, "f"), tolerance=GRADIENT,
     mistakes=[
         Mistake("factor 2 missing", "d/df of (f - g)^2 is 2 (f - g)",
