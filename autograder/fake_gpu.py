@@ -110,8 +110,16 @@ def _device(tree):
 
 # --------------------------------------------------------------------------- the fake modules
 
+def _refuse_host(values, where):
+    """CuPy's functions take device arrays only: a host array among the arguments raises."""
+    if any(type(v) is np.ndarray and v.ndim > 0 for v in values):
+        raise HostDeviceMix(f"{where} got a host (NumPy) array: CuPy's functions take device "
+                            "arrays only; make it on the device (xp.zeros(...), xp.asarray(...))")
+
+
 def _wrap(func):
     def wrapped(*args, **kwargs):
+        _refuse_host(_leaves((args, kwargs)), f"cupy.{func.__name__}")
         return _device(func(*_host(args), **_host(kwargs)))
     wrapped.__name__ = func.__name__
     return wrapped
@@ -124,6 +132,7 @@ class _Ufunc:
         self.ufunc = ufunc
 
     def __call__(self, *args, **kwargs):
+        _refuse_host(_leaves((args, kwargs)), f"cupy.{self.ufunc.__name__}")
         return _device(self.ufunc(*_host(args), **_host(kwargs)))
 
     def __getattr__(self, name):            # reduce, accumulate, outer, ... on device arrays

@@ -86,9 +86,8 @@ def to_host(tree):
         return {key: to_host(value) for key, value in tree.items()}
     if isinstance(tree, (list, tuple)):
         return type(tree)(to_host(value) for value in tree)
-    if cupy is not None and isinstance(tree, cupy.ndarray):
-        return cupy.asnumpy(tree)
-    return tree
+    xp = array_module(tree)                   # cupy for a device array
+    return tree if xp is np else xp.asnumpy(tree)
 
 
 def synchronize(xp):
