@@ -19,13 +19,19 @@ def run_optimizer(cls, case):
     opt = cls(params, **case.kwargs)
     history = [[] for _ in params]
     lrs = case.data.get("lrs")                # a schedule's rates, set through opt.lr
+    grads_left_alone = True
     for step, grads in enumerate(case.data["grads"]):
         if lrs is not None:
             opt.lr = lrs[step]
-        opt.step([g.copy() for g in grads])
+        given = [g.copy() for g in grads]
+        opt.step(given)
+        # the caller's gradients (a model's grads, which it goes on adding into) stay as given
+        grads_left_alone &= all(np.array_equal(a, b) for a, b in zip(given, grads))
         for k, p in enumerate(params):
             history[k].append(p.copy())
-    return {f"params[{k}] after each step (step, ...)": np.stack(h) for k, h in enumerate(history)}
+    return {**{f"params[{k}] after each step (step, ...)": np.stack(h)
+               for k, h in enumerate(history)},
+            "the gradients given to step() left as they were": grads_left_alone}
 
 
 def _grad_steps(rng, shapes, steps, scale=1.0):
@@ -49,6 +55,9 @@ def _optimizer_cases(rng, settings):
              kwargs, {"grads": some_then_zero}),
         Case(f"{label}, one param, 25 steps", {"params": [rng.normal(size=(2,))]}, kwargs,
              {"grads": _grad_steps(rng, [(2,)], 25, scale=0.1)}),
+        Case(f"{label}, two params of the same shape (each its own state)",
+             {"params": [rng.normal(size=(2, 3)), rng.normal(size=(2, 3))]}, kwargs,
+             {"grads": _grad_steps(rng, [(2, 3), (2, 3)], 4)}),
         Case(f"{label}, lr changed through opt.lr every step",
              {"params": [rng.normal(size=s) for s in shapes]}, kwargs,
              {"grads": _grad_steps(rng, shapes, 5), "lrs": [0.0, 0.02, 0.05, 0.01, 0.1]}),
@@ -288,8 +297,9 @@ scheduled_lr = Exercise(
 
 def run_clip(fn, case):
     grads = [g.copy() for g in case.args["grads"]]
+    arrays = list(grads)                      # the caller's arrays: scaled in place, not replaced
     norm = fn(grads, case.args["max_norm"])
-    return {"returned norm": norm, "grads after the call": grads}
+    return {"returned norm": norm, "the caller's gradient arrays after the call": arrays}
 
 
 def _clip_cases(rng):
