@@ -274,7 +274,7 @@ def _generic_hint(diff):
                    "array started as integers (np.zeros(shape) is float64)"
         if exp.dtype.kind in "iu" and np.asarray(got).dtype.kind == "f":
             return "a float where a whole number is expected: count in integers (// rather " \
-                   "than /, or int(...) at the end)"
+                   "than /, int(...) at the end, or an array made with dtype=np.int64)"
         if exp.dtype == np.float32 and np.asarray(got).dtype == np.float64:
             return "float64 where float32 is expected: a float64 array, or a NumPy scalar " \
                    "such as np.sqrt(d) or mask.sum() (an int64), promotes the result " \

@@ -81,7 +81,11 @@ training_memory = Exercise(
 
 def run_flops(fn, case):
     config = bert.BertConfig(**case.data["config"])
-    return fn(config, *case.args.values())
+    flops = fn(config, *case.args.values())
+    # a Python int, as the docstring says: a model's whole run passes 2**63, where an int64
+    # wraps around with no more than a warning
+    kind = "a Python int" if type(flops) is int else _describe_type(flops)
+    return {"FLOPs": flops, "returned as": kind}
 
 
 def _flops_cases(rng):

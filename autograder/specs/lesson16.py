@@ -117,6 +117,8 @@ def _split_cases(rng):
              [0, 0, 1, 1]),
         case("a tie between thresholds: the smaller wins", [[1.0], [2.0], [3.0], [4.0]], [0, 1, 1, 0]),
         case("pure labels: nothing to gain", [[1.0, 2.0], [3.0, 4.0]], [1, 1]),
+        case("XOR: mixed labels, and no split gains anything", [[0, 0], [0, 1], [1, 0], [1, 1]],
+             [0, 1, 1, 0]),
         case("real-valued features, 3 classes", rng.normal(size=(25, 4)), rng.integers(0, 3, size=25)),
     ]
 
@@ -426,6 +428,12 @@ def _turing_cases(rng):
         case("already in a halting state (which has transitions): no step", INCREMENT_ROWS
              + [["done", "1", "done", "0", "R"], ["done", "0", "done", "1", "R"]], "10", "done",
              ["done"]),
+        case("max_steps=0: no step at all", INCREMENT_ROWS, "1011", "right", ["done"],
+             max_steps=0),
+        # with blank "0": the 0 inside stays, and the cell past the end is read as a blank
+        case("blank '0', a blank inside the written tape, one read past the end",
+             [["a", "1", "a", "1", "R"], ["a", "0", "b", "0", "R"], ["b", "1", "c", "1", "R"],
+              ["c", "0", "h", "1", "R"]], "1101", "a", ["h"], blank="0"),
     ]
 
 
