@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import copy
 import inspect
 import linecache
 import os
@@ -20,6 +21,7 @@ import sysconfig
 import traceback
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -132,8 +134,30 @@ def _given(case):
 
 
 def _snapshot(case):
-    """The case's inputs that hold arrays, at any depth, copied before the learner's run."""
-    return {k: copy_arrays(v) for k, v in _given(case).items() if has_arrays(v)}
+    """The case's inputs that hold arrays, at any depth, copied before the learner's run; and
+    its plain lists and dicts (of words, ids, counts), deep-copied."""
+    snapshot = {}
+    for k, v in _given(case).items():
+        if has_arrays(v):
+            snapshot[k] = copy_arrays(v)
+        elif isinstance(v, (list, dict)):
+            snapshot[k] = _Plain(copy.deepcopy(v))
+    return snapshot
+
+
+@dataclass
+class _Plain:
+    """A deep copy of a list or dict without arrays, compared with ==."""
+    value: Any
+
+
+def _changed(now, before):
+    if isinstance(before, _Plain):
+        try:
+            return not bool(now == before.value)
+        except Exception:                        # a value that cannot be compared
+            return False
+    return not unchanged(now, before)
 
 
 def _mutated(before, case):
@@ -142,7 +166,7 @@ def _mutated(before, case):
     (the forward's ``x`` in a backward pass's cache) goes by the watched name alone."""
     given = _given(case)
     watched = [value for name, value, copy in spec.WATCHED if not unchanged(value, copy)]
-    names = [k for k, v in before.items() if not unchanged(given[k], v)
+    names = [k for k, v in before.items() if _changed(given[k], v)
              and not any(_shares_memory(given[k], w) for w in watched)]
     names += [name for name, value, copy in spec.WATCHED if not unchanged(value, copy)]
     return list(dict.fromkeys(names))

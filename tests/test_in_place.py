@@ -54,3 +54,17 @@ def test_the_reference_backward_passes_change_nothing():
         exercise = specs.get_exercise(exercise_id)
         result = grader.grade(exercise, source=notebook.solution_source(exercise))
         assert result.status == "passed" and not result.warnings, (exercise_id, result.warnings)
+
+
+def test_plain_lists_and_dicts_changed_in_place_are_reported_too():
+    # padding the caller's lists of ids in place: the right batch, and the caller's data changed
+    source = ("def pad_batch(sequences, pad_id, max_length=None):\n"
+              "    length = max(len(s) for s in sequences) if max_length is None else max_length\n"
+              "    mask = np.array([[1] * len(s) + [0] * (length - len(s)) for s in sequences])\n"
+              "    for s in sequences:\n"
+              "        if isinstance(s, list):\n"
+              "            s.extend([pad_id] * (length - len(s)))\n"
+              "    ids = np.array([list(s) + [pad_id] * (length - len(s)) for s in sequences])\n"
+              "    return ids.astype(np.int64), mask.astype(np.int64)\n")
+    result, found = _warnings("04.pad_batch", source)
+    assert any("`sequences`" in w for w in found), (result.status, found)

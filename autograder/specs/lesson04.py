@@ -121,6 +121,9 @@ def _strip_accents_cases(rng):
         Case("dotted capital I", {"text": "İstanbul"}),
         Case("Hindi: a virama (Mn) and vowel signs (Mc)", {"text": "हिन्दी"}),
         Case("compatibility characters are kept", {"text": "ﬁnal x² Ａ①"}),
+        Case("a nonspacing mark of combining class 0 (Hindi u sign): removed, as category Mn",
+             {"text": "कुछ"}),
+        Case("Korean syllables decompose into jamo and stay so", {"text": "한국어"}),
         Case("Chinese and Greek", {"text": "中文 ελληνικά"}),
         Case("empty", {"text": ""}),
     ]
@@ -167,6 +170,8 @@ def _cjk_cases(rng):
         Case("Korean Hangul is not CJK here", {"text": "한국어 text"}),
         Case("extension A and a compatibility ideograph", {"text": "x㐀y豈z"}),
         Case("supplementary plane (extension B)", {"text": "a𠀀b𪜀c"}),
+        Case("the last code point of a block, and the compatibility block", {"text": "a\u9fffb\uf900c"}),
+        Case("CJK radicals and strokes are not ideographs", {"text": "a\u2e80b\u31c0c"}),
         Case("CJK punctuation is not an ideograph", {"text": "你好。世界，"}),
         Case("no CJK at all", {"text": "plain words"}),
         Case("empty", {"text": ""}),
@@ -446,6 +451,8 @@ def _merge_pair_cases(rng):
              {"symbols": ["a", "##a", "##a"], "pair": ("a", "##a")}),
         Case("longer symbols",
              {"symbols": ["un", "##aff", "##able", "##aff"], "pair": ("##aff", "##able")}),
+        Case("the pair's letters inside other symbols: whole symbols only",
+             {"symbols": ["ba", "##a"], "pair": ("a", "##a")}),
         Case("pair absent", {"symbols": ["a", "##b", "##c"], "pair": ("##c", "##b")}),
         Case("one symbol", {"symbols": ["x"], "pair": ("x", "##x")}),
         Case("empty", {"symbols": [], "pair": ("a", "##b")}),
@@ -590,6 +597,10 @@ def _apply_bpe_cases(rng):
         Case("one letter", {"word": "l", "merges": _SENNRICH_MERGES}),
         Case("no merges", {"word": "low", "merges": []}),
         Case("empty word", {"word": "", "merges": _SENNRICH_MERGES}),
+        Case("a merge applies at every place it fits", {"word": "banana",
+                                                        "merges": [("##a", "##n")]}),
+        Case("the learned order, not sorted order",
+             {"word": "abc", "merges": [("a", "##b"), ("##b", "##c")]}),
     ]
 
 
@@ -804,6 +815,7 @@ def _encode_cases(rng):
         case("a single sequence", seq(6), None, 16),
         case("a single sequence, cut", seq(12), None, 7),
         case("empty A", [], seq(5), 16),
+        case("an empty B (not None): its [SEP] is still there, with type 1", seq(3), [], 16),
         case("room for the special tokens only", seq(3), seq(2), 3),
     ]
 
@@ -891,6 +903,8 @@ def _pad_cases(rng):
         Case("all the same length", {"sequences": seqs(4, 4, 4), "pad_id": 0}),
         Case("lists of ints, max_length equal to the longest",
              {"sequences": [[101, 2023, 102], [101, 102]], "pad_id": 0}, {"max_length": 3}),
+        Case("token types hold the pad id as a real value: the mask comes from the lengths",
+             {"sequences": [[0, 1, 0], [1]], "pad_id": 0}),
     ]
 
 
