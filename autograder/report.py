@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import textwrap
 
 from .device import NO_GPU
@@ -25,6 +26,12 @@ def _pts(x):
 
 def _percent(score, max_score):
     return 100.0 * score / max_score if max_score else 0.0
+
+
+def _shown_percent(score, max_score):
+    """A whole percentage, never rounded up to 100 % while a point is missing."""
+    percent = _percent(score, max_score)
+    return f"{math.floor(percent)}" if percent < 100 else f"{percent:.0f}"
 
 
 def totals(graded):
@@ -81,7 +88,7 @@ def table(graded, sources=None, notes=()):
         lines.append(f"  {label:<42}{f'{n_pass} / {n}':>10}{f'{_pts(score)} / {_pts(max_score)}':>16}")
     n_pass, n, score, max_score = totals(graded)
     lines.append(f"  {'overall':<42}{f'{n_pass} / {n}':>10}"
-                 f"{f'{_pts(score)} / {_pts(max_score)}':>16}  ({_percent(score, max_score):.0f} %)")
+                 f"{f'{_pts(score)} / {_pts(max_score)}':>16}  ({_shown_percent(score, max_score)} %)")
     n_skipped = skipped_count(graded)
     if n_skipped:
         lines.append(f"  {n_skipped} exercise(s) skipped: they need a CUDA GPU and count in "
@@ -203,7 +210,7 @@ def feedback_page(graded, title, notes=()):
              f"<title>{esc(title)}</title><style>{_PAGE_STYLE}</style></head><body>",
              f"<h1>{esc(title)}</h1>",
              f"<p><b>{_pts(score)} / {_pts(max_score)} points</b> "
-             f"({_percent(score, max_score):.0f} %), {n_pass} of {n} exercises passed"
+             f"({_shown_percent(score, max_score)} %), {n_pass} of {n} exercises passed"
              + (f"; {n_skipped} skipped: they need a CUDA GPU and count in neither total"
                 if n_skipped else "") + ".</p>"]
     for note in notes:

@@ -191,3 +191,10 @@ def test_solve_rejects_a_notebook_without_exercises(tmp_path):
     empty.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     proc = run_cli("solve", empty, "-o", tmp_path / "o.ipynb")
     assert proc.returncode == 2 and "no exercise cells" in proc.stderr
+
+
+def test_a_missing_fraction_of_a_point_is_never_shown_as_100_percent():
+    from autograder import report
+    assert report._shown_percent(23.89, 24) == "99"
+    assert report._shown_percent(24, 24) == "100"
+    assert report._shown_percent(0, 0) == "0"
