@@ -148,6 +148,8 @@ def _cosine_cases(rng):
         Case("float32, D=384", {"a": rng.normal(size=(3, 384)).astype(np.float32),
                                 "b": rng.normal(size=(4, 384)).astype(np.float32)}),
         Case("opposite vectors: -1", {"a": same[:2], "b": -3.0 * same[:2]}),
+        Case("a zero row: cosine 0, not NaN (l2_normalize keeps it at 0)",
+             {"a": np.vstack([np.zeros(4), rng.normal(size=4)]), "b": rng.normal(size=(3, 4))}),
     ]
 
 
@@ -178,10 +180,14 @@ def run_sentence_embeddings(fn, case):
 
 
 def _embedding_cases(rng):
-    def case(name, lengths, T, dtype=np.float64, **sizes):
+    def case(name, lengths, T, dtype=np.float64, pad_id=0, **sizes):
         config = _config(**sizes)
         mask = _pad(lengths, T)
-        input_ids = np.where(mask == 1, rng.integers(1, config["vocab_size"], size=mask.shape), 0)
+        low = 0 if pad_id else 1                      # with another pad id, 0 is a real token
+        input_ids = np.where(mask == 1, rng.integers(low, config["vocab_size"], size=mask.shape),
+                             pad_id)
+        if pad_id:
+            input_ids[0, 1] = 0
         return Case(name, {"input_ids": input_ids, "attention_mask": mask},
                     data={"config": config, "params": perturbed_params(rng, config, dtype)})
     return [
@@ -192,6 +198,8 @@ def _embedding_cases(rng):
         case("D=12, 3 heads, one row all padding but [CLS]", [4, 1, 3], 4, D=12, H=3),
         case("dropout 0.1 in the config (an embedding is computed without it)", [5, 3], 5,
              dropout=0.1),
+        case("padded with id 3, and id 0 a real token: the mask says which is which", [5, 2], 5,
+             pad_id=3),
     ]
 
 
@@ -369,7 +377,7 @@ contrastive_loss = Exercise(
     id="13.contrastive_loss", symbol="contrastive_loss", points=3,
     title="the in-batch contrastive loss and its gradients",
     reference=reference.contrastive_loss, cases=_contrastive_cases, run=run_contrastive,
-    requires=("01.softmax", "01.log_softmax"),
+    requires=("01.softmax", "01.log_softmax", "13.l2_normalize"),
     mistakes=[
         Mistake("softmax over the anchors",
                 "each anchor chooses among the candidates: the softmax runs along each row of "

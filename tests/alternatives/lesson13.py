@@ -23,10 +23,11 @@ ALTERNATIVES = {
         "    return x / np.maximum(norm, eps)\n",
     ],
     "13.cosine_similarity": [
-        # the dot products divided by the outer product of the norms
+        # the dot products divided by the outer product of the norms (floored: a zero row
+        # gives cosines of 0)
         "def cosine_similarity(a, b):\n"
         "    norms = np.linalg.norm(a, axis=1)[:, None] * np.linalg.norm(b, axis=1)[None, :]\n"
-        "    return (a @ b.T) / norms\n",
+        "    return (a @ b.T) / np.maximum(norms, 1e-12)\n",
     ],
     "13.sentence_embeddings": [
         # the mask as floats, the mean and the norm written out
