@@ -316,6 +316,8 @@ def _weat_cases(rng):
                                             "A": rng.normal(size=(6, D)), "B": rng.normal(size=(6, D))}),
         Case("sets of different sizes", {"X": near(5, 1), "Y": near(9, -1), "A": near(4, 1),
                                          "B": near(7, -1, 2.0)}),
+        Case("the association the other way: a negative effect size",
+             {"X": near(7, -1), "Y": near(7, 1), "A": near(6, 1), "B": near(6, -1)}),
         Case("vectors of very different lengths (cosine, not dot product)",
              {"X": near(6, 1) * rng.uniform(0.1, 10, size=(6, 1)),
               "Y": near(6, -1) * rng.uniform(0.1, 10, size=(6, 1)),
@@ -413,6 +415,8 @@ def _ig_cases(rng):
         case("a baseline that is not zero", 4, baseline=lambda x: np.full(len(x), 0.5), steps=20),
         case("baseline = x: all zero", 3, baseline=lambda x: x.copy(), steps=10),
         case("D=20, 200 steps", 20, H=8, steps=200),
+        case("a random baseline, steps=8", 5, baseline=lambda x: rng.normal(size=len(x)), steps=8),
+        case("a negative baseline, the default steps", 4, baseline=lambda x: np.full(len(x), -1.0)),
     ]
 
 
