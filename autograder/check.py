@@ -116,10 +116,8 @@ def names_from_other_cells(exercise, fn):
         cell_tree, fn_tree = ast.parse(cell), ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
         return []
-    available = _defined_at_top_level(cell_tree.body) | set(dir(builtins))
-    prelude = {}
-    exec(exercise.lesson.prelude, prelude)
-    available |= set(prelude) | {specs.get_exercise(r).symbol for r in exercise.requires}
+    available = _defined_at_top_level(cell_tree.body) | set(dir(builtins)) | \
+        set(grader.cell_namespace(exercise))
     loaded = {node.id for node in ast.walk(fn_tree)
               if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
     from_globals = set(inspect.getclosurevars(fn).globals)

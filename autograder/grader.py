@@ -28,7 +28,7 @@ import numpy as np
 from . import device, fake_gpu, sandbox, spec, specs
 from .codec import normalize
 from .compare import compare, generic_hint
-from .spec import Case, copy_arrays, has_arrays, unchanged
+from .spec import Case, arrays_in, copy_arrays, has_arrays, unchanged
 
 STATUSES = ("passed", "failed", "error", "timeout", "out_of_memory", "not_attempted", "skipped")
 
@@ -165,27 +165,14 @@ def _mutated(before, case):
     through ``spec.watch``. A case input that reached the learner only inside a watched one
     (the forward's ``x`` in a backward pass's cache) goes by the watched name alone."""
     given = _given(case)
-    watched = [value for name, value, copy in spec.WATCHED if not unchanged(value, copy)]
+    watched = {name: value for name, value, copy in spec.WATCHED if not unchanged(value, copy)}
     names = [k for k, v in before.items() if _changed(given[k], v)
-             and not any(_shares_memory(given[k], w) for w in watched)]
-    names += [name for name, value, copy in spec.WATCHED if not unchanged(value, copy)]
-    return list(dict.fromkeys(names))
-
-
-def _arrays(value):
-    """The arrays in ``value``, also inside dicts, lists and tuples."""
-    if isinstance(value, np.ndarray):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _arrays(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _arrays(v)
+             and not any(_shares_memory(given[k], w) for w in watched.values())]
+    return list(dict.fromkeys(names + list(watched)))
 
 
 def _shares_memory(a, b):
-    return any(np.shares_memory(x, y) for x in _arrays(a) for y in _arrays(b))
+    return any(np.shares_memory(x, y) for x in arrays_in(a) for y in arrays_in(b))
 
 
 # Inputs that a driver hands over under a name of its own: what the learner knows them as,
@@ -216,17 +203,28 @@ def run_student(payload):
         device.set_current(previous)        # matters only when run in the grader's process
 
 
+def prerequisites(exercise):
+    """The reference versions of the exercises ``exercise`` builds on, by their symbols."""
+    return {specs.get_exercise(r).symbol: specs.get_exercise(r).reference
+            for r in exercise.requires}
+
+
+def cell_namespace(exercise, name="__main__"):
+    """What an exercise cell runs in when it is graded on its own: the lesson's prelude (which
+    ends with the imports of the notebook's first cell), then ``prerequisites``."""
+    namespace = {"__name__": name, "__builtins__": builtins}
+    exec(exercise.lesson.prelude, namespace)
+    namespace.update(prerequisites(exercise))
+    return namespace
+
+
 def _run_student(payload):
     exercise = specs.get_exercise(payload["exercise"])
-    prerequisites = {specs.get_exercise(r).symbol: specs.get_exercise(r).reference
-                     for r in exercise.requires}
     result = {"load_error": None, "load_error_type": None, "cases": []}
     obj = payload.get("fn")
     try:
         if obj is None:
-            namespace = {"__name__": "__main__", "__builtins__": builtins}
-            exec(exercise.lesson.prelude, namespace)
-            namespace.update(prerequisites)
+            namespace = cell_namespace(exercise)
             filename = f"<exercise {exercise.id}>"
             source = payload["source"]
             linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -244,15 +242,16 @@ def _run_student(payload):
         result["load_error_type"] = type(exc).__name__
         return result
     # A live notebook function gets the reference prerequisites too, for the duration only.
+    references = prerequisites(exercise)
     scope = _globals_of(obj) if payload.get("fn") is not None else None
-    saved = {name: scope[name] for name in prerequisites if name in scope} if scope else {}
+    saved = {name: scope[name] for name in references if name in scope} if scope else {}
     if scope is not None:
-        scope.update(prerequisites)
+        scope.update(references)
     try:
         _run_cases(exercise, obj, payload["cases"], result)
     finally:
         if scope is not None:
-            for name in prerequisites:
+            for name in references:
                 scope.pop(name, None)
             scope.update(saved)
     return result
@@ -306,11 +305,7 @@ def _mistake_objects(exercise):
     if exercise.id not in _MISTAKE_CACHE:
         objects = []
         for mistake in exercise.mistakes:
-            namespace = {"__name__": "__mistake__"}
-            exec(exercise.lesson.prelude, namespace)
-            for r in exercise.requires:
-                ref = specs.get_exercise(r)
-                namespace[ref.symbol] = ref.reference
+            namespace = cell_namespace(exercise, "__mistake__")
             exec(compile(mistake.source, f"<mistake {mistake.name}>", "exec"), namespace)
             objects.append((mistake, namespace[exercise.symbol]))
         _MISTAKE_CACHE[exercise.id] = objects

@@ -216,15 +216,34 @@ class Lesson:
 # docstring promises an input is "not modified" grade it: both compare against these copies.
 
 
+def arrays_in(value):
+    """The arrays in ``value``, also inside dicts, lists and tuples, at any depth."""
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from arrays_in(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from arrays_in(v)
+
+
 def has_arrays(value):
     """Whether ``value`` is an array, or a dict, list or tuple holding one at any depth."""
-    if isinstance(value, np.ndarray):
-        return True
-    if isinstance(value, dict):
-        return any(has_arrays(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(has_arrays(v) for v in value)
-    return False
+    return next(arrays_in(value), None) is not None
+
+
+def array_not_list(result, what="the result"):
+    """``result``, unless it is a list or tuple where the docstring promises a NumPy array.
+
+    The comparison accepts a list of numbers where an array is expected; a driver whose
+    result the notebook goes on to compute with (``0.5 * a_list`` fails) refuses one here.
+    """
+    if isinstance(result, (list, tuple)):
+        raise TypeError(f"{what} is a {type(result).__name__}, not a NumPy array: build it with "
+                        "array operations (np.zeros, broadcasting, indexing), as the docstring "
+                        "asks; the notebook goes on to compute with it")
+    return result
 
 
 def copy_arrays(value):
@@ -250,7 +269,6 @@ def unchanged(now, before):
         return isinstance(now, (list, tuple)) and len(now) == len(before) and \
             all(unchanged(n, b) for n, b in zip(now, before))
     return True
-
 
 
 # Inputs a driver builds for the learner's code (a cache from the reference forward pass, say)

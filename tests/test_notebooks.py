@@ -47,10 +47,7 @@ def test_stubs_match_the_reference_signature_and_docstring(lesson):
     cells = notebook.exercise_cells(notebook.read(lesson_path(lesson)))
     assert set(cells) == {ex.id for ex in lesson.exercises}
     for ex in lesson.exercises:
-        namespace = {}
-        exec(lesson.prelude, namespace)
-        for r in ex.requires:
-            namespace[specs.get_exercise(r).symbol] = specs.get_exercise(r).reference
+        namespace = grader.cell_namespace(ex)
         exec(cells[ex.id], namespace)
         stub = namespace[ex.symbol]
         assert _public_members(stub) == _public_members(ex.reference), ex.id

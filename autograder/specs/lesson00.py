@@ -5,27 +5,15 @@ import numpy as np
 from solutions import welcome
 
 from ..compare import Tolerance
-from ..spec import Case, Exercise, Lesson, Mistake, call
+from ..spec import Case, Exercise, Lesson, Mistake, array_not_list, call
 
 # --------------------------------------------------------------------------- results are arrays
 # The comparison accepts a list where an array is expected; this lesson is about NumPy arrays,
 # so its drivers do not.
 
 
-def _array(result, what="the result"):
-    if not isinstance(result, np.ndarray):
-        raise TypeError(f"{what} is {_a(type(result).__name__)}, not a NumPy array: build it with "
-                        "array operations (np.zeros, broadcasting, indexing) rather than "
-                        "Python lists")
-    return result
-
-
-def _a(name):
-    return ("an " if name[0] in "aeiou" else "a ") + name
-
-
 def call_for_an_array(fn, case):
-    return _array(call(fn, case))
+    return array_not_list(call(fn, case))
 
 
 # --------------------------------------------------------------------------- standardize_columns
@@ -238,7 +226,7 @@ def _run_numerical_gradient(fn, case):
     f, _ = FUNCTIONS[case.args["f"]]
     x = case.args["x"]
     grad = fn(f, x, **case.kwargs)
-    return {"gradient": _array(grad, "the gradient"), "x after the call": x}
+    return {"gradient": array_not_list(grad, "the gradient"), "x after the call": x}
 
 
 def _expected_numerical_gradient(case):

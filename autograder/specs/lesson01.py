@@ -6,7 +6,7 @@ from solutions import losses
 
 from ..compare import GRADIENT
 from ..gradcheck import gradient_of
-from ..spec import Case, Exercise, Lesson, Mistake, call
+from ..spec import Case, Exercise, Lesson, Mistake, array_not_list, call
 
 # --------------------------------------------------------------------------- softmax family
 
@@ -369,14 +369,6 @@ mse = Exercise(
 # --------------------------------------------------------------------------- perception loss
 
 
-def _an_array(result, what):
-    """The result, which the notebook goes on to compute with: an array, not a list."""
-    if isinstance(result, (list, tuple)):
-        raise TypeError(f"{what} returns a NumPy array, not a {type(result).__name__}: the "
-                        "notebook computes with it (0.5 * a list is an error)")
-    return result
-
-
 def _perception_cases(rng):
     return [
         Case("N=6 samples, M=3 targets", {"f": rng.normal(size=6), "g": rng.normal(size=(6, 3)),
@@ -418,7 +410,7 @@ perception_loss_grad = Exercise(
     id="01.perception_loss_grad", symbol="perception_loss_grad", points=2,
     title="its gradient with respect to f",
     reference=losses.perception_loss_grad, cases=_perception_cases,
-    run=lambda fn, case: _an_array(call(fn, case), "perception_loss_grad"),
+    run=lambda fn, case: array_not_list(call(fn, case), "perception_loss_grad's result"),
     expected=gradient_of(losses.perception_loss, "f"), tolerance=GRADIENT,
     mistakes=[
         Mistake("factor 2 missing", "d/df of (f - g)^2 is 2 (f - g)",

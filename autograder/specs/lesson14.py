@@ -9,7 +9,7 @@ import numpy as np
 
 from solutions import bert, scaling
 
-from ..compare import FLOAT32
+from ..compare import FLOAT32, _describe_type
 from ..spec import Case, Exercise, Lesson, Mistake, copy_arrays, unchanged, call, named_results
 
 PRELUDE = "import math\n\nimport numpy as np\n\nfrom solutions.scaling import BYTES_PER_PARAMETER\n"
@@ -131,6 +131,13 @@ train_step_flops = Exercise(
     title="the matrix-product FLOPs of one training step",
     reference=scaling.train_step_flops, cases=_flops_cases, run=run_flops,
     mistakes=[
+        Mistake("a NumPy int64",
+                "return a Python int (int(...), or arithmetic on Python ints): an int64 wraps "
+                "around past 2**63, which a large model's whole run passes, with only a warning",
+                "from solutions import scaling\n\n\n"
+                "def train_step_flops(config, batch_size, seq_len, num_masked):\n"
+                "    return np.int64(scaling.train_step_flops(config, batch_size, seq_len, "
+                "num_masked))\n"),
         Mistake("the forward pass only",
                 "the backward pass costs twice the forward (the input's gradient and the "
                 "weight's): 6 operations per parameter and token, not 2",
