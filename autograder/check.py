@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import html
 import inspect
 import linecache
 import sys
@@ -86,6 +87,9 @@ def check(*args, timeout=None, device="cpu"):
     and 12); one that needs a GPU runs there whenever there is one, and is
     ``skipped`` otherwise.
     """
+    withheld = _withheld(args)
+    if withheld is not None:
+        return withheld
     exercise, obj = _resolve(args)
     limits = None
     if timeout is not None:
@@ -98,6 +102,41 @@ def check(*args, timeout=None, device="cpu"):
             f"cell on its own (after the imports of the notebook's first cell), where `{name}` "
             "is not defined; move it into this cell")
     return CheckResult(result, exercise)
+
+
+class WithheldCheck:
+    """What ``check`` returns, in a student bundle, for a lesson whose answers it does not hold."""
+
+    passed = None
+    score = None
+
+    def __init__(self, exercise_id, lesson):
+        self.exercise_id = exercise_id
+        self.message = (f"Not checked here: this copy of the course holds no answers for lesson "
+                        f"{lesson['slug']}, so your teacher grades {exercise_id} from the notebook "
+                        "you hand in. Test it with the notebook's own cells.")
+
+    def _repr_html_(self):
+        return f"<div style='border-left:4px solid #888;padding:4px 8px'>{html.escape(self.message)}</div>"
+
+    def __repr__(self):
+        return self.message
+
+
+def _withheld(args):
+    """A WithheldCheck when ``args`` name an exercise that a student bundle withholds, else None."""
+    withheld = specs.withheld()
+    if args and isinstance(args[0], str):
+        names = {args[0]}
+    elif len(args) == 1 and not specs.find_by_symbol(getattr(args[0], "__name__", None)):
+        names = {getattr(args[0], "__name__", None)}
+    else:
+        return None
+    for lesson in withheld.values():
+        for exercise_id, symbol in lesson["exercises"].items():
+            if exercise_id in names or symbol in names:
+                return WithheldCheck(exercise_id, lesson)
+    return None
 
 
 def names_from_other_cells(exercise, fn):

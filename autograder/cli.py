@@ -1,4 +1,4 @@
-"""``python -m autograder``: list, grade, grade-class, gradescope and solve.
+"""``python -m autograder``: list, grade, grade-class, gradescope, release and solve.
 
 Exit codes: 0 when grading ran (whatever the score); 1 when ``--fail-under``
 is not met, or when ``grade-class`` could not grade some student; 2 for a usage
@@ -13,7 +13,7 @@ import glob
 import os
 import sys
 
-from . import classroom, device, gradescope, grader, notebook, report, sandbox, specs
+from . import classroom, device, gradescope, grader, notebook, release, report, sandbox, specs
 
 
 class UsageError(Exception):
@@ -72,6 +72,13 @@ def _parser():
     _add_timeout(z)
     _add_visibility(z)
 
+    r = sub.add_parser("release", help="write a copy of the course for students, without the "
+                                       "solutions of the lessons after --solutions-through")
+    r.add_argument("output", metavar="OUT", help="a new (or empty) folder")
+    r.add_argument("--solutions-through", metavar="LESSON",
+                   help="include the reference solutions (and check()) of the lessons up to this "
+                        "one, as 03 or 03_layers (default: none)")
+
     s = sub.add_parser("solve", help="write NOTEBOOK with every exercise filled from solutions/")
     s.add_argument("notebook", metavar="NOTEBOOK")
     s.add_argument("-o", "--output", required=True, metavar="OUT")
@@ -113,6 +120,9 @@ def cmd_list(args, out):
         out.write(f"{lesson.slug}  {lesson.title}  ({report._pts(lesson.points)} points)\n")
         for ex in lesson.exercises:
             out.write(f"  {ex.id:<32}{report._pts(ex.points):>4}  {ex.title}\n")
+    for held in specs.withheld().values():
+        out.write(f"{held['slug']}  {held['title']}  (graded by your teacher: this copy of the "
+                  "course holds no answers for it)\n")
     return 0
 
 
@@ -170,7 +180,7 @@ def _graded_from_notebook(args):
     lessons = lessons or grader.lessons_of(cells)
     if not lessons:
         raise notebook.NotebookError(f"{args.notebook}: its exercise cells belong to no lesson "
-                                     "this grader knows")
+                                     "this grader knows" + specs.withheld_note(cells))
     where = ", ".join(os.path.relpath(p, args.notebook) for p in paths)
     return grader.grade_cells(cells, lessons, where, limits=_limits(args), on=args.device), notes
 
@@ -259,15 +269,34 @@ def cmd_solve(args, out):
     return 0
 
 
+def cmd_release(args, out):
+    try:
+        summary = release.build(args.output, args.solutions_through)
+    except release.ReleaseError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    held = summary["withheld"]
+    out.write(f"wrote {args.output} ({summary['files']} files): solutions "
+              + (f"through lesson {summary['through']}" if summary["through"] else "of no lesson")
+              + (f"; lessons {held[0]}-{held[-1]} withheld ({summary['exercises']} exercises: "
+                 "stubs that call the learner's answers, no specs, no check())" if held else
+                 "; nothing withheld")
+              + ". Students open lessons/ in Jupyter; grade what they hand in from this full "
+              "course with grade-class.\n")
+    return 0
+
+
 def main(argv=None, out=None):
     out = out or sys.stdout
     try:
         args = _parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("a command is needed: list, grade, grade-class, gradescope or solve "
+            raise UsageError("a command is needed: list, grade, grade-class, gradescope, release or solve "
                              "(see --help)")
         command = {"list": cmd_list, "grade": cmd_grade, "grade-class": cmd_grade_class,
-                   "gradescope": cmd_gradescope, "solve": cmd_solve}[args.command]
+                   "gradescope": cmd_gradescope, "solve": cmd_solve,
+                   "release": cmd_release}[args.command]
         return command(args, out)
     except (UsageError, notebook.NotebookError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)

@@ -553,7 +553,8 @@ def grade_notebook(path, only_lessons=None, limits=None, mode=None, on="cpu"):
     lessons = only_lessons or lessons_of(cells)
     if not lessons:
         raise notebook.NotebookError(f"{path}: its exercise cells ({', '.join(sorted(cells))}) "
-                                     "belong to no lesson this grader knows")
+                                     "belong to no lesson this grader knows"
+                                     + specs.withheld_note(cells))
     return grade_cells(cells, lessons, str(path), limits=limits, mode=mode, on=on)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import re
+from pathlib import Path
 
 _LESSONS = None
 
@@ -44,11 +46,36 @@ def lessons_named(keys):
     for key in keys:
         lesson = get_lesson(key)
         if lesson is None:
+            for lesson_id, held in withheld().items():
+                if key in (lesson_id, held["slug"]) or (key.isdigit() and int(key) == int(lesson_id)):
+                    raise ValueError(f"lesson {held['slug']} is graded by your teacher: this copy "
+                                     "of the course holds no answers for it")
             known = ", ".join(l.slug for l in lessons())
             raise ValueError(f"unknown lesson {key!r}; the lessons are: {known}")
         if lesson not in chosen:
             chosen.append(lesson)
     return chosen
+
+
+def withheld():
+    """In a student bundle (``python -m autograder release``), the lessons whose specs it leaves
+    out: ``{lesson id: {"slug", "title", "exercises": {id: symbol}}}``; ``{}`` in the full course."""
+    try:
+        info = json.loads((Path(__file__).resolve().parent.parent / "release.json")
+                          .read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info.get("withheld", {})
+
+
+def withheld_note(exercise_ids):
+    """"; lesson(s) NN ... graded by your teacher ..." for the ids a student bundle withholds."""
+    held = sorted({i.split(".")[0] for i in exercise_ids} & set(withheld()))
+    if not held:
+        return ""
+    return (f"; lesson{'s' if len(held) > 1 else ''} {', '.join(held)} "
+            f"{'are' if len(held) > 1 else 'is'} graded by your teacher: this copy of the course "
+            "holds no answers for it")
 
 
 def get_exercise(exercise_id):
