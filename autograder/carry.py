@@ -100,11 +100,13 @@ def _cell_of(obj):
     return "".join(linecache.getlines(code.co_filename)) or None
 
 
+@functools.lru_cache(maxsize=512)
 def _marker_in(source, exercise_id):
     return any((match := notebook.MARKER.match(line)) and match.group(1) == exercise_id
                for line in source.splitlines())
 
 
+@functools.lru_cache(maxsize=512)
 def is_stub(source, symbol):
     """Whether ``symbol``'s definition in ``source`` does nothing but raise NotImplementedError."""
     try:
@@ -126,18 +128,23 @@ def _only_raises(function):
         "NotImplementedError" in ast.unparse(body[0])
 
 
-_SAVED = {}      # notebook path -> (modification time, {exercise id: (namespace, error)})
+_NOTEBOOKS = {}   # lesson id -> its notebook's path
+_SAVED = {}       # notebook path -> (modification time, {exercise id: (namespace, source, error)})
 
 
 def _from_saved_notebook(exercise_id, symbol):
     lesson_id = exercise_id.split(".")[0]
-    paths = sorted((ROOT / "lessons").glob(f"{lesson_id}_*.ipynb"))
-    if not paths:
-        raise MissingAnswer(_message(exercise_id, symbol, f"has no notebook: lessons/{lesson_id}_"
-                                     "*.ipynb is not there"))
-    path = paths[0]
+    path = _NOTEBOOKS.get(lesson_id)
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except (OSError, TypeError):
+        paths = sorted((ROOT / "lessons").glob(f"{lesson_id}_*.ipynb"))
+        if not paths:
+            raise MissingAnswer(_message(exercise_id, symbol, f"has no notebook: lessons/"
+                                         f"{lesson_id}_*.ipynb is not there")) from None
+        path = _NOTEBOOKS[lesson_id] = paths[0]
+        mtime = os.stat(path).st_mtime_ns
     where = f"lessons/{path.name}"
-    mtime = os.stat(path).st_mtime_ns
     if path not in _SAVED or _SAVED[path][0] != mtime:
         _SAVED[path] = (mtime, _run_exercise_cells(path))
     cells = _SAVED[path][1]
