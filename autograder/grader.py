@@ -312,20 +312,38 @@ def _mistake_objects(exercise):
     return _MISTAKE_CACHE[exercise.id]
 
 
-def _hint_for(exercise, case, expected, got, diff):
-    """A known mistake whose output equals the learner's, else a generic hint."""
+def _mistaken(exercise, obj, case):
+    """What a known mistake gives on ``case``, or None when it raises."""
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings(), _on_stand_in_gpu(case):
+            warnings.simplefilter("ignore")
+            return normalize(exercise.run(obj, case.copy()))
+    except Exception:
+        return None
+
+
+def _hint_for(exercise, case, expected, got, diff, outcomes=()):
+    """The hint of the known mistake whose output equals the learner's, else a generic hint.
+
+    When several mistakes give the learner's output on this case, the one that agrees with the
+    learner on the most of ``outcomes`` (every case's ``(case, value)``) explains it best.
+    """
+    matching = []
     for mistake, obj in _mistake_objects(exercise):
-        try:
-            with np.errstate(all="ignore"), warnings.catch_warnings(), _on_stand_in_gpu(case):
-                warnings.simplefilter("ignore")
-                mistaken = normalize(exercise.run(obj, case.copy()))
-        except Exception:
-            continue
-        if compare(expected, mistaken, exercise.tolerance) is None:
-            continue        # this mistake is right on this case: it explains nothing
+        mistaken = _mistaken(exercise, obj, case)
+        if mistaken is None or compare(expected, mistaken, exercise.tolerance) is None:
+            continue        # raised, or right on this case: it explains nothing
         if compare(mistaken, got, exercise.tolerance) is None:
-            return mistake.hint
-    return generic_hint(diff)
+            matching.append((mistake, obj))
+    if not matching:
+        return generic_hint(diff)
+    if len(matching) > 1 and outcomes:
+        def agreement(pair):
+            return sum(1 for other, value in outcomes
+                       if (mistaken := _mistaken(exercise, pair[1], other)) is not None
+                       and compare(mistaken, value, exercise.tolerance) is None)
+        matching.sort(key=agreement, reverse=True)      # stable: ties keep the catalogue's order
+    return matching[0][0].hint
 
 
 def check_syntax(source, exercise_id):
@@ -496,7 +514,8 @@ def judge(exercise, cases, outcome, code=None):
                 case_results.append(CaseResult(case.name, True))
                 continue
             detail = diff.text
-            hint = _hint_for(exercise, case, expected, entry["value"], diff)
+            outcomes = [(c, e["value"]) for c, e in zip(cases, entries) if e["error"] is None]
+            hint = _hint_for(exercise, case, expected, entry["value"], diff, outcomes)
             if hint:
                 detail += f"\nhint: {hint}"
             for warning in entry["warnings"]:      # an input changed in place: a likely cause

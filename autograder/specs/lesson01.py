@@ -50,6 +50,12 @@ softmax = Exercise(
                 "def softmax(x, axis=-1):\n"
                 "    e = np.exp(x - x.max(axis=axis))\n"
                 "    return e / e.sum(axis=axis, keepdims=True)\n"),
+        Mistake("over axis 0",
+                "normalise along `axis` (by default the last one, so that each row sums to 1); "
+                "axis=0 makes each column sum to 1",
+                "def softmax(x, axis=-1):\n"
+                "    e = np.exp(x - x.max(axis=0, keepdims=True))\n"
+                "    return e / e.sum(axis=0, keepdims=True)\n"),
     ],
 )
 
@@ -329,6 +335,17 @@ bce_with_logits = Exercise(
                 "def bce_with_logits(logits, targets):\n"
                 "    x, y = logits, targets\n"
                 "    return float(np.sum(np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))))\n"),
+        Mistake("x*y added",
+                "the middle term is minus x*y: max(x, 0) - x*y + log1p(exp(-|x|)) (with + the "
+                "loss grows when the logit agrees with the target)",
+                "def bce_with_logits(logits, targets):\n"
+                "    x, y = logits, targets\n"
+                "    return float(np.mean(np.maximum(x, 0) + x * y + np.log1p(np.exp(-np.abs(x)))))\n"),
+        Mistake("exp(+|x|)",
+                "log1p(exp(-|x|)), with a minus: exp(|x|) overflows, and is not the same term",
+                "def bce_with_logits(logits, targets):\n"
+                "    x, y = logits, targets\n"
+                "    return float(np.mean(np.maximum(x, 0) - x * y + np.log1p(np.exp(np.abs(x)))))\n"),
     ],
 )
 

@@ -164,6 +164,18 @@ adam = Exercise(
                 _adam_mistake(denominator="np.sqrt(v_hat + self.eps)")),
         Mistake("second moment of |g|", "v averages the *squared* gradient g * g",
                 _adam_mistake(second="np.abs(g)")),
+        Mistake("step counted from 2",
+                "t is 1 at the first step: start at t = 0 and add 1 once per step, before the "
+                "correction",
+                _adam_mistake(correction1="(1 - self.b1 ** (self.t + 1))",
+                              correction2="(1 - self.b2 ** (self.t + 1))")),
+        Mistake("m and v are one list",
+                "`self.m = self.v = [...]` makes m and v one list of arrays, so each update "
+                "overwrites the other: give each moment its own zeros",
+                _adam_mistake().replace(
+                    "        self.m = [np.zeros_like(p) for p in params]\n"
+                    "        self.v = [np.zeros_like(p) for p in params]\n",
+                    "        self.m = self.v = [np.zeros_like(p) for p in params]\n")),
     ],
 )
 

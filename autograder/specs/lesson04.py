@@ -361,6 +361,23 @@ wordpiece_tokenize = Exercise(
                 "a word of exactly max_chars characters is still split; only longer ones are "
                 "unknown (len(word) > max_chars)",
                 _wordpiece_mistake(too_long="len(word) >= max_chars")),
+        Mistake("looked up without ##",
+                "look a continuation up *with* its \"##\": the vocabulary holds \"##able\", and "
+                "\"able\" (a word of its own) says nothing about what may follow a prefix",
+                "def wordpiece_tokenize(word, vocab, unk_token=\"[UNK]\", max_chars=100):\n"
+                "    if len(word) > max_chars:\n"
+                "        return [unk_token]\n"
+                "    pieces = []\n"
+                "    start = 0\n"
+                "    while start < len(word):\n"
+                "        for end in range(len(word), start, -1):\n"
+                "            if word[start:end] in vocab:\n"
+                "                break\n"
+                "        else:\n"
+                "            return [unk_token]\n"
+                "        pieces.append(word[start:end] if start == 0 else '##' + word[start:end])\n"
+                "        start = end\n"
+                "    return pieces\n"),
         Mistake("## forgotten",
                 "a piece that does not start the word is looked up with \"##\" in front "
                 "(\"##able\", not \"able\")",
