@@ -978,6 +978,13 @@ bert_forward = Exercise(
                 "turn attention_mask into padding_mask(attention_mask) (B, 1, 1, T) and pass "
                 "it to every block, or the real tokens attend to the padding",
                 _bert_mistake(mask="None")),
+        Mistake("the mask on the queries",
+                "the padding mask hides keys: shape (B, 1, 1, T), one row per batch broadcast "
+                "over the queries (padding_mask(attention_mask)); a (B, 1, T, 1) mask blanks "
+                "the padding's own rows instead, and every real token still attends to the "
+                "padding",
+                _bert_mistake(mask="None if attention_mask is None else "
+                                   "(attention_mask != 0)[:, None, :, None]")),
         Mistake("the first block's weights for every layer",
                 "block i uses the parameters 'layers.i.*': each layer has weights of its own",
                 _bert_mistake(layer="0")),

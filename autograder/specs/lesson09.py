@@ -387,6 +387,15 @@ training_step = Exercise(
                 "scheduled_lr as it is, not step + 1",
                 _step_mistake(lr="scheduled_lr(step + 1, args.learning_rate, args.warmup_steps, "
                                  "total_steps, args.lr_scheduler_type)")),
+        Mistake("each group clipped on its own",
+                "clip all the gradients together, once: one norm over every group's gradients "
+                "(clip_grad_norm on list(grads.values())); clipped group by group, each group "
+                "may reach max_grad_norm and the whole step is larger",
+                _step_mistake(clip_before="grad_norm = float(np.sqrt(sum((g ** 2).sum() "
+                                          "for g in grads.values())))",
+                              set_lr="optimizer.lr = lr\n"
+                                     "        clip_grad_norm([grads[name] for name in names], "
+                                     "args.max_grad_norm or math.inf)")),
         Mistake("norm after clipping",
                 "return the norm measured before clipping (what clip_grad_norm returns): it "
                 "shows how large the gradients really were",

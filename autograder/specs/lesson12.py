@@ -407,7 +407,7 @@ _SDPA_TEMPLATE = """def sdpa_attention(x, attention_mask, query, key, value, out
     q, k, v = split_heads(query(x)), split_heads(key(x)), split_heads(value(x))
     {scale}
     allowed = {mask}
-    context = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    context = {call}
     return output({merge})
 """
 
@@ -416,7 +416,8 @@ def _sdpa_mistake(**parts):
     defaults = {"split": "t.view(B, T, num_heads, d).transpose(1, 2)", "scale": "pass",
                 "mask": "None if attention_mask is None else "
                         "attention_mask.bool()[:, None, None, :]",
-                "merge": "context.transpose(1, 2).reshape(B, T, D)"}
+                "merge": "context.transpose(1, 2).reshape(B, T, D)",
+                "call": "F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)"}
     defaults.update(parts)
     return _SDPA_TEMPLATE.format(**defaults)
 
@@ -444,6 +445,14 @@ sdpa_attention = _TorchExercise(
                 "split as (B, T, H, d) and then transpose(1, 2) to (B, H, T, d); a view "
                 "straight to (B, H, T, d) mixes tokens and heads (and merge back the same way)",
                 _sdpa_mistake(split="t.view(B, num_heads, T, d)", merge="context.reshape(B, T, D)")),
+        Mistake("merged without the transpose",
+                "merge back with context.transpose(1, 2), to (B, T, H, d), before "
+                "reshape(B, T, D): reshaping (B, H, T, d) directly mixes heads and tokens",
+                _sdpa_mistake(merge="context.reshape(B, T, D)")),
+        Mistake("is_causal=True",
+                "BERT attends in both directions: no is_causal (it hides every later token); "
+                "the only mask is the padding mask, as attn_mask",
+                _sdpa_mistake(call="F.scaled_dot_product_attention(q, k, v, is_causal=True)")),
     ],
 )
 

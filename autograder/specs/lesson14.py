@@ -113,14 +113,14 @@ _FLOPS = """def train_step_flops(config, batch_size, seq_len, num_masked):
     L, D, F, V = config.num_layers, config.hidden_size, config.intermediate_size, config.vocab_size
     H = config.num_heads
     tokens = batch_size * seq_len
-    return ({k} * tokens * L * (4 * D * D + {ffn}) + {attention}
+    return ({k} * tokens * L * ({proj} + {ffn}) + {attention}
             + {head_k} * {head} * (D * D + D * V))
 """
 
 
 def _flops_mistake(**parts):
     defaults = {"k": "6", "ffn": "2 * D * F", "attention": "12 * tokens * L * seq_len * D",
-                "head": "num_masked"}
+                "head": "num_masked", "proj": "4 * D * D"}
     defaults.update(parts)
     defaults.setdefault("head_k", defaults["k"])
     return _FLOPS.format(**defaults)
@@ -167,6 +167,10 @@ train_step_flops = Exercise(
         Mistake("one feed-forward layer",
                 "the feed-forward network has two layers, D -> F and F -> D: 2 D F per token",
                 _flops_mistake(ffn="D * F")),
+        Mistake("three projections",
+                "attention has four D x D projections: the query, the key, the value and the "
+                "output (the one after the heads are merged): 4 D^2 per token and layer",
+                _flops_mistake(proj="3 * D * D")),
     ],
 )
 

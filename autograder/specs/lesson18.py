@@ -573,6 +573,10 @@ attend_with_cache = Exercise(
                 "keep the cache in position order, the old entries first: "
                 "np.concatenate([k_cache, k], axis=2)",
                 _cache_mistake(keys="[k, k_cache]", values="[v, v_cache]")),
+        Mistake("a token does not see itself",
+                "a token attends to itself as well as to what came before: allow key j when "
+                "j <= Tc + i (with <, the first token of an empty cache has no key at all)",
+                _cache_mistake(mask="np.arange(Tc + Tn)[None, :] < Tc + np.arange(Tn)[:, None]")),
     ],
 )
 
