@@ -9,6 +9,7 @@ several new tokens arrive at once.
 import numpy as np
 
 from solutions import gpt
+from solutions.bert import mlm_head_forward
 from solutions.losses import softmax
 
 from ..compare import _describe_type
@@ -215,7 +216,18 @@ def _loss_cases(rng):
     ]
     no_labels = case("no position to predict (every label -100)", [3, 2])
     no_labels.data["batch"]["labels"][:] = -100
-    return cases + [no_labels]
+    # At random initialisation the model predicts no label, so an accuracy with a wrong
+    # numerator or denominator would still be 0: here every other label is what it predicts.
+    half_right = case("every other label is the model's own guess", [6, 4, 5])
+    batch = half_right.data["batch"]
+    hidden, _ = gpt.gpt_forward(half_right.data["params"], _cfg(half_right), batch["input_ids"],
+                                batch["attention_mask"])
+    flat = batch["labels"].reshape(-1)
+    positions = np.flatnonzero(flat != -100)[::2]
+    logits, _ = mlm_head_forward(hidden.reshape(-1, hidden.shape[-1])[positions],
+                                 half_right.data["params"], _cfg(half_right))
+    flat[positions] = logits.argmax(axis=-1)
+    return cases + [no_labels, half_right]
 
 
 _LOSS = """def gpt_loss_and_grads(params, config, batch, training=False, rng=None, compute_grads=True):
@@ -229,7 +241,7 @@ _LOSS = """def gpt_loss_and_grads(params, config, batch, training=False, rng=Non
     loss = cross_entropy(logits, targets)
     n = int(positions.size)
     stats = {{"loss": loss, "num_predicted": n,
-             "accuracy": float(np.mean(logits.argmax(-1) == targets)) if n else 0.0}}
+             "accuracy": {accuracy}}}
     if not compute_grads:
         return loss, None, stats
     dselected, head_grads = mlm_head_backward(cross_entropy_grad(logits, targets), head_cache)
@@ -248,7 +260,8 @@ def _loss_mistake(**parts):
     defaults = {"forward": "gpt_forward", "mask_arg": "batch.get('attention_mask')",
                 "training": "training",
                 "start": "{name: np.zeros_like(value) for name, value in params.items()}",
-                "accumulate": "grads[name] = grads[name] + g"}
+                "accumulate": "grads[name] = grads[name] + g",
+                "accuracy": "float(np.mean(logits.argmax(-1) == targets)) if n else 0.0"}
     return _LOSS.format(**dict(defaults, **parts))
 
 
@@ -274,6 +287,14 @@ gpt_loss_and_grads = Exercise(
         Mistake("dropout active in evaluation (or never)",
                 "pass `training` on to gpt_forward",
                 _loss_mistake(training="False")),
+        Mistake("accuracy over every position",
+                "the accuracy is the share of the predicted positions (label not -100) whose "
+                "top score is the label: divide by their number, not by B * T",
+                _loss_mistake(accuracy="float((logits.argmax(-1) == targets).sum() / labels.size)")),
+        Mistake("accuracy counted, not shared",
+                "the accuracy is a share in [0, 1]: the correct predictions divided by "
+                "num_predicted",
+                _loss_mistake(accuracy="float((logits.argmax(-1) == targets).sum())")),
     ],
 )
 
