@@ -452,6 +452,15 @@ integrated_gradients = Exercise(
                 "np.linspace(0, 1, steps) puts points on both ends: take the midpoints of "
                 "steps equal pieces, alpha = (k + 1/2) / steps",
                 _ig_mistake(alpha="np.linspace(0, 1, steps)[k]")),
+        Mistake("trapezoid rule",
+                "the trapezoid rule (steps + 1 points, the two ends weighted 1/2) is another "
+                "approximation of the same integral; this exercise asks for the midpoint rule: "
+                "the gradients at alpha = (k + 1/2) / steps, k = 0 .. steps - 1, averaged",
+                "def integrated_gradients(grad_fn, x, baseline, steps=50):\n"
+                "    total = 0.5 * (grad_fn(baseline) + grad_fn(x))\n"
+                "    for k in range(1, steps):\n"
+                "        total = total + grad_fn(baseline + k / steps * (x - baseline))\n"
+                "    return (x - baseline) * total / steps\n"),
         Mistake("gradient times input",
                 "gradient x input uses the gradient at x alone; integrated gradients average it "
                 "along the path from the baseline",
