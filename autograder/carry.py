@@ -14,7 +14,10 @@ that copy each withheld exercise in ``solutions/`` is its stub, decorated with
 
 When neither has an answer (the cell is still the stub, or missing, or raises),
 the call raises ``MissingAnswer`` (a ``NotImplementedError``) saying which
-exercise to write, and where.
+exercise to write, and where. A withheld class stands for the learner's class
+too: building it builds the learner's, ``isinstance`` accepts the learner's
+objects, and a class derived from it (the course's ``LayerNorm`` from lesson 03's
+``Module``, say) is derived from the learner's as well.
 """
 
 from __future__ import annotations
@@ -23,20 +26,28 @@ import ast
 import builtins
 import functools
 import inspect
-import json
 import linecache
 import os
+import re
 import sys
 from pathlib import Path
 
 from . import notebook
 
 ROOT = Path(__file__).resolve().parent.parent       # the bundle: lessons/, solutions/, ...
-RELEASE_FILE = Path(__file__).resolve().parent / "release.json"
 
 
 class MissingAnswer(NotImplementedError):
     """A withheld exercise that the course's code needs, and that the learner has not written."""
+
+
+def release_info():
+    """What ``release`` wrote about this copy of the course, or None in the full course."""
+    try:
+        from .release_info import INFO
+    except ImportError:
+        return None
+    return INFO
 
 
 def yours(exercise_id):
@@ -53,13 +64,42 @@ def yours(exercise_id):
     return wrap
 
 
+def _is_forwarder(obj):
+    """A withheld exercise's stand-in itself (not a class the learner derived from one)."""
+    return "__yours__" in getattr(obj, "__dict__", {})
+
+
+class _Yours(type):
+    """The type of a withheld class: the learner's objects and classes count as its own."""
+
+    def __instancecheck__(cls, obj):
+        return type.__instancecheck__(cls, obj) or \
+            (_is_forwarder(cls) and isinstance(obj, _learners_class(cls)))
+
+    def __subclasscheck__(cls, sub):
+        return type.__subclasscheck__(cls, sub) or \
+            (_is_forwarder(cls) and issubclass(sub, _learners_class(cls)))
+
+
+def _learners_class(stub):
+    try:
+        found = answer(stub.__yours__, stub.__name__)
+    except MissingAnswer:
+        return ()
+    return found if isinstance(found, type) else ()
+
+
 def _forward_class(exercise_id, stub):
-    """Building the stub builds the learner's class; a class the course (or the learner)
-    derives from the stub gets the learner's methods, looked up when they are called."""
+    """The stub rebuilt as a ``_Yours`` class that stands for the learner's class."""
     def __new__(cls, *args, **kwargs):
-        if cls is stub:                       # the exercise itself: build the learner's class
+        if cls is forwarded:                  # the exercise itself: build the learner's class
             return answer(exercise_id, stub.__name__)(*args, **kwargs)
-        return super(stub, cls).__new__(cls)  # a class derived from it
+        # A class derived from withheld ones (the course's LayerNorm from Module, or the
+        # learner's own): its objects are the learner's classes' too, so that the learner's
+        # methods, their super() calls and isinstance all work on them.
+        learners = tuple(answer(k.__yours__, k.__name__) for k in cls.__mro__
+                         if _is_forwarder(k))
+        return object.__new__(_joined(cls, learners))
 
     def method(name):
         def call(self, *args, **kwargs):
@@ -67,26 +107,42 @@ def _forward_class(exercise_id, stub):
         call.__name__ = call.__qualname__ = name
         return call
 
-    for name, value in list(vars(stub).items()):
+    namespace = {name: value for name, value in vars(stub).items()
+                 if name not in ("__dict__", "__weakref__")}
+    for name, value in namespace.items():
         if inspect.isfunction(value):
-            setattr(stub, name, functools.wraps(value)(method(name)))
-    stub.__new__ = __new__
-    stub.__yours__ = exercise_id
-    return stub
+            namespace[name] = functools.wraps(value)(method(name))
+    namespace["__new__"] = __new__
+    namespace["__yours__"] = exercise_id
+    forwarded = _Yours(stub.__name__, stub.__bases__, namespace)
+    return forwarded
+
+
+@functools.lru_cache(maxsize=None)
+def _joined(cls, learners):
+    missing = tuple(dict.fromkeys(k for k in learners if not issubclass(cls, k)))
+    if not missing:
+        return cls
+    return type(cls)(cls.__name__, (cls, *missing), {"__module__": cls.__module__,
+                                                     "__qualname__": cls.__qualname__})
 
 
 def answer(exercise_id, symbol):
     """The learner's function or class for ``exercise_id``, or raise MissingAnswer."""
     main = sys.modules.get("__main__")
     candidate = getattr(main, symbol, None)
-    if candidate is not None and not hasattr(candidate, "__yours__"):
+    elsewhere = ""
+    if candidate is not None and not _is_forwarder(candidate):
         cell = _cell_of(candidate)
         if cell is not None and _marker_in(cell, exercise_id):
             if is_stub(cell, symbol):
                 raise MissingAnswer(_message(exercise_id, symbol, "is still the starting stub in "
                                              "this notebook: write it, and run its cell"))
             return candidate
-    return _from_saved_notebook(exercise_id, symbol)
+        if cell is not None:
+            elsewhere = (f" (the `{symbol}` defined in the running notebook does not count: it "
+                         f"is not in the cell that starts with '# EXERCISE: {exercise_id}')")
+    return _from_saved_notebook(exercise_id, symbol, elsewhere)
 
 
 def _cell_of(obj):
@@ -128,75 +184,137 @@ def _only_raises(function):
         "NotImplementedError" in ast.unparse(body[0])
 
 
-_NOTEBOOKS = {}   # lesson id -> its notebook's path
-_SAVED = {}       # notebook path -> (modification time, {exercise id: (namespace, source, error)})
+def notebook_folders():
+    """Where a lesson's saved notebook is looked for: the bundle's lessons/ folder, then (for a
+    course installed without -e) the working folder, its lessons/ and its parent's lessons/."""
+    cwd = Path.cwd()
+    folders = [ROOT / "lessons", cwd, cwd / "lessons", cwd.parent / "lessons"]
+    return list(dict.fromkeys(folders))
 
 
-def _from_saved_notebook(exercise_id, symbol):
+_SAVED = {}   # notebook path -> (modification time, {exercise id: (answer or None, problem)})
+
+
+def _notebook_of(lesson_id):
+    info = release_info() or {}
+    slug = info.get("withheld", {}).get(lesson_id, {}).get("slug")
+    names = [f"{slug}.ipynb"] if slug else []
+    for folder in notebook_folders():
+        for name in names:
+            if (folder / name).is_file():
+                return folder / name
+        if not slug:
+            matches = sorted(folder.glob(f"{lesson_id}_*.ipynb"))
+            if matches:
+                return matches[0]
+    return None
+
+
+def _from_saved_notebook(exercise_id, symbol, elsewhere=""):
     lesson_id = exercise_id.split(".")[0]
-    path = _NOTEBOOKS.get(lesson_id)
-    try:
-        mtime = os.stat(path).st_mtime_ns
-    except (OSError, TypeError):
-        paths = sorted((ROOT / "lessons").glob(f"{lesson_id}_*.ipynb"))
-        if not paths:
-            raise MissingAnswer(_message(exercise_id, symbol, f"has no notebook: lessons/"
-                                         f"{lesson_id}_*.ipynb is not there")) from None
-        path = _NOTEBOOKS[lesson_id] = paths[0]
-        mtime = os.stat(path).st_mtime_ns
-    where = f"lessons/{path.name}"
+    path = _notebook_of(lesson_id)
+    if path is None:
+        searched = ", ".join(str(f) for f in notebook_folders())
+        raise MissingAnswer(_message(exercise_id, symbol, f"has no saved notebook: lesson "
+                                     f"{lesson_id}'s was looked for in {searched}"))
+    mtime = os.stat(path).st_mtime_ns
     if path not in _SAVED or _SAVED[path][0] != mtime:
         _SAVED[path] = (mtime, _run_exercise_cells(path))
-    cells = _SAVED[path][1]
-    if exercise_id not in cells:
-        raise MissingAnswer(_message(exercise_id, symbol, f"has no cell in {where} (the cell "
-                                     f"that starts with '# EXERCISE: {exercise_id}')"))
-    namespace, source, error = cells[exercise_id]
-    if error:
-        raise MissingAnswer(_message(exercise_id, symbol, f"could not be loaded from {where}: "
-                                     f"its cell raised {error}"))
-    if symbol not in namespace:
-        raise MissingAnswer(_message(exercise_id, symbol, f"is not defined by its cell in "
-                                     f"{where}: keep the name the stub gives it"))
-    if is_stub(source, symbol):
-        raise MissingAnswer(_message(exercise_id, symbol, f"is still the starting stub in {where}: "
-                                     "write it there and save the notebook"))
-    return namespace[symbol]
+    found, problem = _SAVED[path][1].get(exercise_id, (None, f"has no cell in {_shown(path)} "
+                                                             "(the cell that starts with "
+                                                             f"'# EXERCISE: {exercise_id}')"))
+    if found is None:
+        raise MissingAnswer(_message(exercise_id, symbol, problem + elsewhere))
+    return found
+
+
+def _shown(path):
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _run_exercise_cells(path):
     """Run a saved notebook's first-cell imports, then its exercise cells in order, in one
-    namespace (as the notebook's own kernel would); ``{id: (namespace, source, error)}``."""
+    namespace (as the notebook's own kernel would); ``{id: (answer or None, problem)}``.
+
+    Each answer is taken right after its own cell. An exercise whose cell is still the stub,
+    or raised, is replaced in the namespace by a function that raises MissingAnswer, so that
+    another exercise of the notebook that calls it says what is missing too.
+    """
     nb = notebook.read(path)
     namespace = {"__name__": f"lessons.{path.stem}", "__builtins__": builtins}
     exec("import math\nimport numpy as np\n" + notebook.setup_imports(nb), namespace)
-    cells = {}
+    other_cells = [notebook.cell_source(c) for c in nb["cells"]
+                   if c.get("cell_type") == "code" and notebook.exercise_id_of(c) is None]
+    found = {}
     for cell in nb["cells"]:
         exercise_id = notebook.exercise_id_of(cell)
         if exercise_id is None:
             continue
+        symbol = _symbol_of(exercise_id, cell)
         source = notebook.strip_magics(notebook.cell_source(cell))
         filename = f"<{path.name}, exercise {exercise_id}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        where = _shown(path)
         try:
             exec(compile(source, filename, "exec"), namespace)
-            error = None
         except Exception as exc:                      # the learner's cell: report, go on
-            error = f"{type(exc).__name__}: {exc}"
-        cells[exercise_id] = (namespace, source, error)
-    return cells
+            problem = f"could not be loaded from {where}: its cell raised " \
+                      f"{type(exc).__name__}: {exc}"
+        else:
+            obj = namespace.get(symbol)
+            if obj is None or _is_forwarder(obj):
+                problem = f"is not defined by its cell in {where}: keep the name the stub gives it"
+            elif is_stub(source, symbol):
+                problem = f"is still the starting stub in {where}: write it there and save " \
+                          "the notebook" + _defined_elsewhere(other_cells, symbol)
+            else:
+                found[exercise_id] = (obj, None)
+                continue
+        found[exercise_id] = (None, problem)
+        if symbol:
+            namespace[symbol] = _raiser(exercise_id, symbol, problem)
+    return found
+
+
+def _symbol_of(exercise_id, cell):
+    info = release_info() or {}
+    lesson = info.get("withheld", {}).get(exercise_id.split(".")[0], {})
+    symbol = lesson.get("exercises", {}).get(exercise_id)
+    if symbol:
+        return symbol
+    try:                                # the full course: the cell's first definition
+        tree = ast.parse(notebook.cell_source(cell))
+    except SyntaxError:
+        return exercise_id.split(".", 1)[1]
+    return next((n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))),
+                exercise_id.split(".", 1)[1])
+
+
+def _defined_elsewhere(other_cells, symbol):
+    pattern = re.compile(rf"^(def|class)\s+{re.escape(symbol)}\b", re.M)
+    if any(pattern.search(cell) for cell in other_cells):
+        return (f" (another cell of the notebook defines `{symbol}` too: only the exercise's "
+                "own cell counts)")
+    return ""
+
+
+def _raiser(exercise_id, symbol, problem):
+    def missing(*args, **kwargs):
+        raise MissingAnswer(_message(exercise_id, symbol, problem))
+    missing.__name__ = symbol
+    return missing
 
 
 def _message(exercise_id, symbol, what):
+    info = release_info()
+    released = ""
+    if info is not None:
+        through = info.get("solutions_through")
+        released = f" (solutions are included through lesson {through})" if through else \
+            " (no solutions are included)"
     return (f"`{symbol}` (exercise {exercise_id}) {what}. The course's code calls your answer "
             f"to it: this copy of the course holds no reference solution for lesson "
-            f"{exercise_id.split('.')[0]}{_released()}.")
-
-
-def _released():
-    try:
-        through = json.loads(RELEASE_FILE.read_text(encoding="utf-8")).get("solutions_through")
-    except (OSError, ValueError):
-        return ""
-    return f" (solutions are included through lesson {through})" if through else \
-        " (no solutions are included)"
+            f"{exercise_id.split('.')[0]}{released}.")

@@ -16,7 +16,8 @@ import linecache
 import sys
 import textwrap
 
-from . import grader, report, specs
+from . import carry, grader, report, specs
+from .setup_imports import SETUP_IMPORTS
 
 
 class CheckResult:
@@ -97,10 +98,7 @@ def check(*args, timeout=None, device="cpu"):
         limits = Limits(timeout=timeout)
     result = grader.grade(exercise, fn=obj, limits=limits, on=device)
     for name in names_from_other_cells(exercise, obj):
-        result.warnings.append(
-            f"`{name}` comes from another cell: the command-line grader runs this exercise's "
-            f"cell on its own (after the imports of the notebook's first cell), where `{name}` "
-            "is not defined; move it into this cell")
+        result.warnings.append(_other_cell_warning(name))
     return CheckResult(result, exercise)
 
 
@@ -110,17 +108,20 @@ class WithheldCheck:
     passed = None
     score = None
 
-    def __init__(self, exercise_id, lesson):
+    def __init__(self, exercise_id, lesson, warnings=()):
         self.exercise_id = exercise_id
         self.message = (f"Not checked here: this copy of the course holds no answers for lesson "
                         f"{lesson['slug']}, so your teacher grades {exercise_id} from the notebook "
                         "you hand in. Test it with the notebook's own cells.")
+        self.warnings = list(warnings)
 
     def _repr_html_(self):
-        return f"<div style='border-left:4px solid #888;padding:4px 8px'>{html.escape(self.message)}</div>"
+        notes = "".join(f"<br>warning: {html.escape(w)}" for w in self.warnings)
+        return (f"<div style='border-left:4px solid #888;padding:4px 8px'>"
+                f"{html.escape(self.message)}{notes}</div>")
 
     def __repr__(self):
-        return self.message
+        return self.message + "".join(f"\nwarning: {w}" for w in self.warnings)
 
 
 def _withheld(args):
@@ -132,11 +133,42 @@ def _withheld(args):
         names = {getattr(args[0], "__name__", None)}
     else:
         return None
-    for lesson in withheld.values():
+    for lesson_id, lesson in withheld.items():
         for exercise_id, symbol in lesson["exercises"].items():
             if exercise_id in names or symbol in names:
-                return WithheldCheck(exercise_id, lesson)
+                if len(args) == 2 or not isinstance(args[0], str):
+                    fn = args[-1]
+                else:
+                    fn = sys._getframe(2).f_globals.get(symbol)
+                requires = lesson.get("requires", {}).get(exercise_id, [])
+                return WithheldCheck(exercise_id, lesson,
+                                     _withheld_warnings(exercise_id, lesson_id, fn, requires))
     return None
+
+
+def _withheld_warnings(exercise_id, lesson_id, fn, requires):
+    """What the command-line grader would warn about, without the lesson's spec: names from
+    other cells, and a function that is not the exercise cell's own."""
+    warnings = []
+    if carry._is_forwarder(fn):                       # the course's stand-in, not an answer
+        return warnings
+    code = getattr(fn, "__code__", None)
+    cell = "".join(linecache.getlines(code.co_filename)) if code is not None else ""
+    if cell and not carry._marker_in(cell, exercise_id):
+        warnings.append(f"this function was not defined by the cell that starts with "
+                        f"'# EXERCISE: {exercise_id}': the course's code and your teacher's "
+                        "grader use that cell's version only")
+    prelude = "import math\nimport numpy as np\n" + SETUP_IMPORTS.get(lesson_id, "")
+    available = _defined_at_top_level(ast.parse(prelude).body) | set(requires)
+    for name in _names_from_other_cells(fn, available):
+        warnings.append(_other_cell_warning(name))
+    return warnings
+
+
+def _other_cell_warning(name):
+    return (f"`{name}` comes from another cell: the command-line grader runs this exercise's "
+            f"cell on its own (after the imports of the notebook's first cell), where `{name}` "
+            "is not defined; move it into this cell")
 
 
 def names_from_other_cells(exercise, fn):
@@ -148,6 +180,11 @@ def names_from_other_cells(exercise, fn):
     each cell's source under the function's file name, which is how the cell is found; for a
     function whose source cannot be found the answer is ``[]``.
     """
+    return _names_from_other_cells(fn, set(grader.cell_namespace(exercise)))
+
+
+def _names_from_other_cells(fn, available):
+    """``names_from_other_cells`` with the names the grader provides given as ``available``."""
     if not inspect.isfunction(fn):
         return []
     cell = "".join(linecache.getlines(fn.__code__.co_filename))
@@ -155,8 +192,7 @@ def names_from_other_cells(exercise, fn):
         cell_tree, fn_tree = ast.parse(cell), ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
         return []
-    available = _defined_at_top_level(cell_tree.body) | set(dir(builtins)) | \
-        set(grader.cell_namespace(exercise))
+    available = _defined_at_top_level(cell_tree.body) | set(dir(builtins)) | set(available)
     loaded = {node.id for node in ast.walk(fn_tree)
               if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
     from_globals = set(inspect.getclosurevars(fn).globals)

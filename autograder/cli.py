@@ -206,6 +206,12 @@ def cmd_grade(args, out):
         sources = {lesson.id: args.notebook for lesson, _ in graded}
     else:
         graded, sources = _graded_from_lessons_dir(args)
+    held = sorted(specs.withheld())
+    if held:
+        notes = notes + [f"lesson{'s' if len(held) > 1 else ''} {', '.join(held)} "
+                         f"{'are' if len(held) > 1 else 'is'} not graded here: this copy of the "
+                         f"course holds no answers for {'them' if len(held) > 1 else 'it'} (your "
+                         "teacher grades them)"]
     if args.format == "json":
         text = report.as_json(graded)
     elif args.format == "gradescope":
@@ -280,8 +286,8 @@ def cmd_release(args, out):
     out.write(f"wrote {args.output} ({summary['files']} files): solutions "
               + (f"through lesson {summary['through']}" if summary["through"] else "of no lesson")
               + (f"; lessons {held[0]}-{held[-1]} withheld ({summary['exercises']} exercises: "
-                 "stubs that call the learner's answers, no specs, no check())" if held else
-                 "; nothing withheld")
+                 "stubs that call the learner's answers; no specs, so check() says you grade "
+                 "them)" if held else "; nothing withheld")
               + ". Students open lessons/ in Jupyter; grade what they hand in from this full "
               "course with grade-class.\n")
     return 0

@@ -22,7 +22,7 @@ teacher grades every lesson from the full course with ``grade-class``.
 from __future__ import annotations
 
 import ast
-import json
+import pprint
 import re
 import shutil
 import subprocess
@@ -82,12 +82,19 @@ def build(out, solutions_through=None):
         others = everything_else.replace(source, "")
         (out / relative).write_text(redact(source, exercises, others), encoding="utf-8")
 
+    for relative in files:                   # a notebook's outputs could show an answer
+        if relative.suffix == ".ipynb":
+            notebook.write(notebook.clear_outputs(notebook.read(out / relative)), out / relative)
     info = {"solutions_through": through,
-            "withheld": {lesson.id: {"slug": lesson.slug, "title": lesson.title,
-                                     "exercises": {ex.id: ex.symbol for ex in lesson.exercises}}
-                         for lesson in withheld}}
-    (out / "autograder" / "release.json").write_text(json.dumps(info, indent=1) + "\n",
-                                                     encoding="utf-8")
+            "withheld": {lesson.id: {
+                "slug": lesson.slug, "title": lesson.title,
+                "exercises": {ex.id: ex.symbol for ex in lesson.exercises},
+                "requires": {ex.id: [specs.get_exercise(r).symbol for r in ex.requires]
+                             for ex in lesson.exercises}}
+                for lesson in withheld}}
+    (out / "autograder" / "release_info.py").write_text(
+        '"""What ``python -m autograder release`` wrote this copy of the course with."""\n\n'
+        f"INFO = {pprint.pformat(info, width=100, sort_dicts=False)}\n", encoding="utf-8")
     (out / "README.md").write_text(_readme(through, withheld), encoding="utf-8")
     return {"files": len(files) + 1, "withheld": [lesson.id for lesson in withheld],
             "through": through, "exercises": sum(len(v) for v in by_module.values())}
@@ -98,6 +105,8 @@ def _course_files(withheld):
     tracks when the course is a git checkout (so nothing of the teacher's own is copied),
     and only the lessons' own notebooks."""
     left_out = {f"lesson{lesson.id}.py" for lesson in withheld}
+    if any(lesson.id == "00" for lesson in withheld):
+        left_out.add("gradcheck.py")         # lesson 00's numerical_gradient and relative_error
     files = [Path("pyproject.toml"), Path(".gitignore")]
     files += [Path("lessons", f"{lesson.slug}.ipynb") for lesson in specs.lessons()]
     tracked = _tracked()
@@ -107,10 +116,10 @@ def _course_files(withheld):
             if not path.is_file() or _SKIPPED_DIRS & set(relative.parts[:-1]) or \
                     path.suffix in (".pyc", ".pyo") or (tracked and relative not in tracked):
                 continue
-            if folder == "autograder" and relative.parent.name == "specs" and \
-                    path.name in left_out:
+            if folder == "autograder" and path.name in left_out and \
+                    relative.parent.name in ("specs", "autograder"):
                 continue
-            if folder == "autograder" and path.name == "release.json":
+            if folder == "autograder" and path.name == "release_info.py":
                 continue
             if folder == "scripts" and path.name in _DEV_SCRIPTS:
                 continue
@@ -208,10 +217,13 @@ def _readme(through, withheld):
         f"| {lesson.slug} | {lesson.title} | "
         + ("your teacher grades it" if lesson in withheld else "`check()` here; solutions in "
            "`solutions/`") + " |" for lesson in lessons)
-    included = f"through lesson {through}" if through else "for no lesson"
+    included = f"includes the reference solutions through lesson {through}" if through else \
+        "includes no reference solutions"
+    example = (f"; `python -m autograder grade {through}` grades a whole notebook from a terminal"
+               if through else "")
     return f"""# Mini-BERT from scratch: the course, for students
 
-This copy of the course includes the reference solutions {included}. Work through the
+This copy of the course {included}. Work through the
 notebooks in `lessons/` in order; each exercise is a function (or class) to write in the
 cell that starts with `# EXERCISE: <id>`.
 
@@ -228,8 +240,7 @@ then `jupyter lab lessons/`.
 {rows}
 
 - Where the table says `check()`, the check cell under each exercise grades your function
-  at once, with a hint for the usual mistakes; `python -m autograder grade 03` grades a
-  whole notebook from a terminal.
+  at once, with a hint for the usual mistakes{example}.
 - Where it says *your teacher grades it*, this copy holds no answers to check against:
   the check cells say so, and your teacher grades the notebooks you hand in. Test your
   functions with the notebook's own cells (gradient checks, plots, small examples).
@@ -241,7 +252,10 @@ not included, it calls **yours**: the function defined by the exercise's cell in
 notebook, or else by that cell in your saved notebook for its lesson. So lesson 09's
 `Trainer` runs your `training_step`, and lesson 07 runs your lesson 06 encoder block. If an
 answer is missing or still a stub, the error names the exercise and the notebook to finish
-(and save) first.
+(and save) first. Keep your work in the notebooks as they are named
+(`lessons/06_transformer.ipynb`, not a copy such as `06_transformer-Copy1.ipynb`), in the
+cell that starts with `# EXERCISE: <id>`: that cell is what the course reads, and what your
+teacher grades.
 
 ## Handing in
 

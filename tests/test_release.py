@@ -68,10 +68,19 @@ def test_the_bundle_leaves_out_the_withheld_specs_the_tests_and_the_dev_scripts(
     assert not (bundle_03 / "scripts" / "sync_setup_imports.py").exists()
     assert sorted(p.name for p in (bundle_03 / "lessons").iterdir()) == \
         sorted(lesson_path(l).name for l in specs.lessons())
-    info = json.loads((bundle_03 / "autograder" / "release.json").read_text())
+    assert (bundle_03 / "autograder" / "gradcheck.py").exists()     # lesson 00 is included
+    proc = _in_bundle(bundle_03, "from autograder.carry import release_info; print(repr(release_info()))")
+    info = eval(proc.stdout)
     assert info["solutions_through"] == "03"
     assert sorted(info["withheld"]) == [l.id for l in specs.lessons() if int(l.id) > 3]
+    assert info["withheld"]["09"]["requires"]["09.training_step"] == ["scheduled_lr", "clip_grad_norm"]
     assert "through lesson 03" in (bundle_03 / "README.md").read_text()
+
+
+def test_a_bundle_without_lesson_00_leaves_out_the_grader_s_gradient_check_too(bundle_none):
+    # autograder/gradcheck.py holds working numerical_gradient and relative_error: lesson 00's
+    assert not (bundle_none / "autograder" / "gradcheck.py").exists()
+    assert not list((bundle_none / "autograder" / "specs").glob("lesson*.py"))
 
 
 def test_no_withheld_reference_is_in_the_bundle_and_the_released_ones_are_untouched(bundle_03):
@@ -134,9 +143,12 @@ def test_in_the_bundle_the_command_line_grades_released_lessons_only(bundle_03):
     withheld = run_cli("grade", "09", cwd=bundle_03, env={"PYTHONPATH": str(bundle_03)})
     assert withheld.returncode == 2
     assert "lesson 09_pretraining is graded by your teacher" in withheld.stderr
+    assert "the lessons it can grade: 00, 01, 02, 03" in withheld.stderr
     released = run_cli("grade", "00", cwd=bundle_03, env={"PYTHONPATH": str(bundle_03)})
     assert released.returncode == 0, released.stderr
     assert "00_welcome" in released.stdout
+    assert "lessons 04, 05, 06, 07, 08, 09, 10, 11, 12, 13, 14, 15, 16, 17, 18 are not graded " \
+           "here" in released.stdout
 
 
 def test_release_refuses_an_existing_folder_an_unknown_lesson_and_a_solved_notebook(tmp_path, monkeypatch):
@@ -179,7 +191,9 @@ def test_withheld_exercises_call_the_learners_answers_from_their_saved_notebooks
         block = transformer.EncoderBlock(8, 2, 16, np.random.default_rng(0))
         print(json.dumps({"logits": logits.tolist(), "w": w.tolist(),
                           "opt": type(opt).__module__, "block": [c.__module__ for c in type(block).__mro__],
-                          "block_parameters": len(list(block.parameters()))}))
+                          "block_parameters": len(list(block.parameters())),
+                          "isinstance": [isinstance(opt, optimizers.AdamW),
+                                         isinstance(block, transformer.EncoderBlock)]}))
     """
     proc = _in_bundle(bundle_none, code)
     assert proc.returncode == 0, proc.stderr
@@ -187,10 +201,41 @@ def test_withheld_exercises_call_the_learners_answers_from_their_saved_notebooks
     np.testing.assert_allclose(got["logits"], expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got["w"], w, rtol=0, atol=1e-15)
     assert got["opt"] == "lessons.02_optimizers"          # the learner's class, from lesson 02
-    # the learner's block (lesson 06) on the bundle's Module, whose methods are the learner's
-    # lesson 03 Module's
-    assert got["block"][:2] == ["lessons.06_transformer", "solutions.layers"]
+    # the learner's block (lesson 06), derived from the bundle's Module, is the learner's
+    # lesson 03 Module too
+    assert "lessons.06_transformer" in got["block"] and "lessons.03_layers" in got["block"]
     assert got["block_parameters"] == 16
+    assert got["isinstance"] == [True, True]
+
+
+def test_classes_derived_from_withheld_ones_are_the_learners_too(bundle_none):
+    code = """
+        import numpy as np
+        from solutions.layers import LayerNorm, Linear, Module, ReLU, Sequential
+        from solutions.transformer import EncoderBlock
+        rng = np.random.default_rng(0)
+        model = Sequential(Linear(4, 3, rng), ReLU(), LayerNorm(3), Linear(3, 2, rng))
+        print("PARAMS", [name for name, _ in model.named_parameters()])
+        print("ISINSTANCE", isinstance(LayerNorm(3), Module), isinstance(Linear(2, 2, rng), Module))
+
+        class Doubled(EncoderBlock):          # a learner's own class on a withheld one
+            def forward(self, x, mask=None):
+                return 2 * super().forward(x, mask)
+
+        block = Doubled(8, 2, 16, rng)
+        print("SUBCLASS", block.forward(np.ones((1, 3, 8))).shape, isinstance(block, EncoderBlock))
+    """
+    proc = _in_bundle(bundle_none, code)
+    assert proc.returncode == 0, proc.stderr
+    # the same names as the full course's: LayerNorm's parameters are seen by the learner's
+    # Module (lesson 03), which decides what a parameter is
+    from solutions.layers import LayerNorm, Linear, ReLU, Sequential
+    rng = np.random.default_rng(0)
+    expected = [n for n, _ in Sequential(Linear(4, 3, rng), ReLU(), LayerNorm(3),
+                                         Linear(3, 2, rng)).named_parameters()]
+    assert f"PARAMS {expected}" in proc.stdout
+    assert "ISINSTANCE True True" in proc.stdout
+    assert "SUBCLASS (1, 3, 8) True" in proc.stdout
 
 
 def test_the_running_notebooks_own_cell_wins_and_a_broken_saved_cell_is_named(bundle_none):
@@ -234,6 +279,87 @@ def test_the_running_notebooks_own_cell_wins_and_a_broken_saved_cell_is_named(bu
     assert "SAVED function True" in proc.stdout
     assert "BROKEN `mse` (exercise 01.mse) could not be loaded from lessons/01_losses.ipynb: its " \
            "cell raised NameError: name 'undefined_name' is not defined" in proc.stdout
+
+
+def _edited(bundle, lesson_id, edits):
+    """Replace exercise cells of a bundle's saved notebook; returns a function that restores it."""
+    path = next((bundle / "lessons").glob(f"{lesson_id}_*.ipynb"))
+    saved = path.read_bytes()
+    nb = notebook.read(path)
+    for cell in nb["cells"]:
+        ex_id = notebook.exercise_id_of(cell)
+        if ex_id in edits:
+            cell["source"] = edits[ex_id](notebook.cell_source(cell))
+    notebook.write(nb, path)
+    return lambda: path.write_bytes(saved)
+
+
+def test_an_unfinished_exercise_called_by_another_is_named_and_self_imports_do_not_loop(bundle_none):
+    stub = notebook.stub_source(specs.get_exercise("06.feed_forward_backward"))
+    restore = _edited(bundle_none, "06", {
+        "06.feed_forward_backward": lambda source: stub,
+        # an exercise cell that imports another exercise from solutions/ (the withheld stand-in)
+        "06.encoder_block_forward": lambda source: source.replace(
+            "def encoder_block_forward", "from solutions.transformer import feed_forward_forward\n\n\n"
+            "def encoder_block_forward", 1)})
+    code = """
+        import numpy as np
+        from solutions import transformer
+        p = transformer.init_encoder_block(8, 2, 16, np.random.default_rng(0))
+        out, cache = transformer.encoder_block_forward(np.ones((1, 3, 8)), p, 2)
+        print("FORWARD", out.shape)
+        try:
+            transformer.encoder_block_backward(np.ones_like(out), cache)
+        except NotImplementedError as exc:
+            print("BACKWARD", type(exc).__name__, exc)
+    """
+    try:
+        proc = _in_bundle(bundle_none, code)
+    finally:
+        restore()
+    assert proc.returncode == 0, proc.stderr
+    assert "FORWARD (1, 3, 8)" in proc.stdout
+    assert "BACKWARD MissingAnswer `feed_forward_backward` (exercise 06.feed_forward_backward) is " \
+           "still the starting stub in lessons/06_transformer.ipynb" in proc.stdout
+
+
+def test_a_copy_of_a_notebook_is_not_read_instead_of_the_lessons_own(bundle_none):
+    copy = bundle_none / "lessons" / "06_transformer-Copy1.ipynb"       # sorts first
+    lesson = specs.get_lesson("06")
+    nb = notebook.read(lesson_path(lesson))                              # the stubs
+    notebook.write(nb, copy)
+    try:
+        proc = _in_bundle(bundle_none, "import numpy as np\nfrom solutions import transformer\n"
+                                       "print(sorted(transformer.init_encoder_block(8, 2, 16, "
+                                       "np.random.default_rng(0)))[:2])")
+    finally:
+        copy.unlink()
+    assert proc.returncode == 0, proc.stderr
+    assert "['W1', 'W2']" in proc.stdout
+
+
+def test_check_on_a_withheld_exercise_still_warns_about_other_cells(bundle_03):
+    code = """
+        import linecache
+        from autograder import check
+        helper_cell = "def my_gelu(x):\\n    return x\\n"
+        exec(compile(helper_cell, "<cell 1>", "exec"))
+        cell = ("# EXERCISE: 06.feed_forward_forward\\n"
+                "def feed_forward_forward(x, W1, b1, W2, b2):\\n    return my_gelu(x @ W1 + b1) @ W2 + b2\\n")
+        linecache.cache["<cell 2>"] = (len(cell), None, cell.splitlines(True), "<cell 2>")
+        exec(compile(cell, "<cell 2>", "exec"))
+        print("CHECK", repr(check(feed_forward_forward)))
+        other = "def add_layernorm_forward(*args):\\n    return 0\\n"
+        linecache.cache["<cell 3>"] = (len(other), None, other.splitlines(True), "<cell 3>")
+        exec(compile(other, "<cell 3>", "exec"))
+        print("SCRATCH", repr(check(add_layernorm_forward)))
+    """
+    proc = _in_bundle(bundle_03, code)
+    assert proc.returncode == 0, proc.stderr
+    assert "Not checked here" in proc.stdout
+    assert "warning: `my_gelu` comes from another cell" in proc.stdout
+    assert "warning: this function was not defined by the cell that starts with " \
+           "'# EXERCISE: 06.add_layernorm_forward'" in proc.stdout
 
 
 def test_a_solved_notebook_runs_top_to_bottom_in_the_bundle_on_the_learners_answers(bundle_none, monkeypatch):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import json
 import pkgutil
 import re
-from pathlib import Path
 
 _LESSONS = None
 
@@ -48,8 +46,10 @@ def lessons_named(keys):
         if lesson is None:
             for lesson_id, held in withheld().items():
                 if key in (lesson_id, held["slug"]) or (key.isdigit() and int(key) == int(lesson_id)):
+                    gradable = ", ".join(l.id for l in lessons()) or "none"
                     raise ValueError(f"lesson {held['slug']} is graded by your teacher: this copy "
-                                     "of the course holds no answers for it")
+                                     "of the course holds no answers for it (the lessons it can "
+                                     f"grade: {gradable})")
             known = ", ".join(l.slug for l in lessons())
             raise ValueError(f"unknown lesson {key!r}; the lessons are: {known}")
         if lesson not in chosen:
@@ -60,12 +60,8 @@ def lessons_named(keys):
 def withheld():
     """In a student bundle (``python -m autograder release``), the lessons whose specs it leaves
     out: ``{lesson id: {"slug", "title", "exercises": {id: symbol}}}``; ``{}`` in the full course."""
-    try:
-        info = json.loads((Path(__file__).resolve().parent.parent / "release.json")
-                          .read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return info.get("withheld", {})
+    from ..carry import release_info
+    return (release_info() or {}).get("withheld", {})
 
 
 def withheld_note(exercise_ids):
@@ -75,7 +71,7 @@ def withheld_note(exercise_ids):
         return ""
     return (f"; lesson{'s' if len(held) > 1 else ''} {', '.join(held)} "
             f"{'are' if len(held) > 1 else 'is'} graded by your teacher: this copy of the course "
-            "holds no answers for it")
+            f"holds no answers for {'them' if len(held) > 1 else 'it'}")
 
 
 def get_exercise(exercise_id):
