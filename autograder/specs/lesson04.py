@@ -333,7 +333,7 @@ _WORDPIECE_TEMPLATE = """def wordpiece_tokenize(word, vocab, unk_token="[UNK]", 
         for end in {ends}:
             piece = word[start:end] if start == 0 else {continued}
             if piece in vocab:
-                found = piece
+                found = {keep}
                 break
         if found is None:
             {no_match}
@@ -344,9 +344,10 @@ _WORDPIECE_TEMPLATE = """def wordpiece_tokenize(word, vocab, unk_token="[UNK]", 
 
 
 def _wordpiece_mistake(too_long="len(word) > max_chars", ends="range(len(word), start, -1)",
-                       continued='"##" + word[start:end]', no_match="return [unk_token]"):
+                       continued='"##" + word[start:end]', no_match="return [unk_token]",
+                       keep="piece"):
     return _WORDPIECE_TEMPLATE.format(too_long=too_long, ends=ends, continued=continued,
-                                      no_match=no_match)
+                                      no_match=no_match, keep=keep)
 
 
 wordpiece_tokenize = Exercise(
@@ -364,20 +365,8 @@ wordpiece_tokenize = Exercise(
         Mistake("looked up without ##",
                 "look a continuation up *with* its \"##\": the vocabulary holds \"##able\", and "
                 "\"able\" (a word of its own) says nothing about what may follow a prefix",
-                "def wordpiece_tokenize(word, vocab, unk_token=\"[UNK]\", max_chars=100):\n"
-                "    if len(word) > max_chars:\n"
-                "        return [unk_token]\n"
-                "    pieces = []\n"
-                "    start = 0\n"
-                "    while start < len(word):\n"
-                "        for end in range(len(word), start, -1):\n"
-                "            if word[start:end] in vocab:\n"
-                "                break\n"
-                "        else:\n"
-                "            return [unk_token]\n"
-                "        pieces.append(word[start:end] if start == 0 else '##' + word[start:end])\n"
-                "        start = end\n"
-                "    return pieces\n"),
+                _wordpiece_mistake(continued="word[start:end]",
+                                   keep="piece if start == 0 else '##' + piece")),
         Mistake("## forgotten",
                 "a piece that does not start the word is looked up with \"##\" in front "
                 "(\"##able\", not \"able\")",
