@@ -325,8 +325,10 @@ def _mistaken(exercise, obj, case):
 def _hint_for(exercise, case, expected, got, diff, outcomes=()):
     """The hint of the known mistake whose output equals the learner's, else a generic hint.
 
-    When several mistakes give the learner's output on this case, the one that agrees with the
-    learner on the most of ``outcomes`` (every case's ``(case, value)``) explains it best.
+    With ``outcomes`` (every case's ``(case, value)``; given for the first failure, whose hint
+    the learner reads first), when several mistakes give the learner's output on this case,
+    the one that agrees with the learner on the most cases explains it best. Without them the
+    first that matches is taken.
     """
     matching = []
     for mistake, obj in _mistake_objects(exercise):
@@ -335,9 +337,11 @@ def _hint_for(exercise, case, expected, got, diff, outcomes=()):
             continue        # raised, or right on this case: it explains nothing
         if compare(mistaken, got, exercise.tolerance) is None:
             matching.append((mistake, obj))
+            if not outcomes:
+                break
     if not matching:
         return generic_hint(diff)
-    if len(matching) > 1 and outcomes:
+    if len(matching) > 1:
         def agreement(pair):
             return sum(1 for other, value in outcomes
                        if (mistaken := _mistaken(exercise, pair[1], other)) is not None
@@ -514,7 +518,8 @@ def judge(exercise, cases, outcome, code=None):
                 case_results.append(CaseResult(case.name, True))
                 continue
             detail = diff.text
-            outcomes = [(c, e["value"]) for c, e in zip(cases, entries) if e["error"] is None]
+            outcomes = [] if first_failure is not None else \
+                [(c, e["value"]) for c, e in zip(cases, entries) if e["error"] is None]
             hint = _hint_for(exercise, case, expected, entry["value"], diff, outcomes)
             if hint:
                 detail += f"\nhint: {hint}"
