@@ -192,7 +192,8 @@ def notebook_folders():
     return list(dict.fromkeys(folders))
 
 
-_SAVED = {}   # notebook path -> (modification time, {exercise id: (answer or None, problem)})
+_NOTEBOOKS = {}   # lesson id -> its saved notebook's path
+_SAVED = {}       # notebook path -> (modification time, {exercise id: (answer or None, problem)})
 
 
 def _notebook_of(lesson_id):
@@ -212,18 +213,22 @@ def _notebook_of(lesson_id):
 
 def _from_saved_notebook(exercise_id, symbol, elsewhere=""):
     lesson_id = exercise_id.split(".")[0]
-    path = _notebook_of(lesson_id)
-    if path is None:
-        searched = ", ".join(str(f) for f in notebook_folders())
-        raise MissingAnswer(_message(exercise_id, symbol, f"has no saved notebook: lesson "
-                                     f"{lesson_id}'s was looked for in {searched}"))
-    mtime = os.stat(path).st_mtime_ns
+    path = _NOTEBOOKS.get(lesson_id)
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except (OSError, TypeError):                 # not found yet, or gone: look again
+        path = _NOTEBOOKS[lesson_id] = _notebook_of(lesson_id)
+        if path is None:
+            searched = ", ".join(str(f) for f in notebook_folders())
+            raise MissingAnswer(_message(exercise_id, symbol, f"has no saved notebook: lesson "
+                                         f"{lesson_id}'s was looked for in {searched}")) from None
+        mtime = os.stat(path).st_mtime_ns
     if path not in _SAVED or _SAVED[path][0] != mtime:
         _SAVED[path] = (mtime, _run_exercise_cells(path))
-    found, problem = _SAVED[path][1].get(exercise_id, (None, f"has no cell in {_shown(path)} "
-                                                             "(the cell that starts with "
-                                                             f"'# EXERCISE: {exercise_id}')"))
+    found, problem = _SAVED[path][1].get(exercise_id, (None, None))
     if found is None:
+        problem = problem or (f"has no cell in {_shown(path)} (the cell that starts with "
+                              f"'# EXERCISE: {exercise_id}')")
         raise MissingAnswer(_message(exercise_id, symbol, problem + elsewhere))
     return found
 
