@@ -208,10 +208,7 @@ def cmd_grade(args, out):
         graded, sources = _graded_from_lessons_dir(args)
     held = sorted(specs.withheld())
     if held:
-        notes = notes + [f"lesson{'s' if len(held) > 1 else ''} {', '.join(held)} "
-                         f"{'are' if len(held) > 1 else 'is'} not graded here: this copy of the "
-                         f"course holds no answers for {'them' if len(held) > 1 else 'it'} (your "
-                         "teacher grades them)"]
+        notes = notes + [specs.graded_by_the_teacher(held)]
     if args.format == "json":
         text = report.as_json(graded)
     elif args.format == "gradescope":
@@ -298,8 +295,8 @@ def main(argv=None, out=None):
     try:
         args = _parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("a command is needed: list, grade, grade-class, gradescope, release or solve "
-                             "(see --help)")
+            raise UsageError("a command is needed: list, grade, grade-class, gradescope, release "
+                             "or solve (see --help)")
         command = {"list": cmd_list, "grade": cmd_grade, "grade-class": cmd_grade_class,
                    "gradescope": cmd_gradescope, "solve": cmd_solve,
                    "release": cmd_release}[args.command]

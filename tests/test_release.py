@@ -147,8 +147,8 @@ def test_in_the_bundle_the_command_line_grades_released_lessons_only(bundle_03):
     released = run_cli("grade", "00", cwd=bundle_03, env={"PYTHONPATH": str(bundle_03)})
     assert released.returncode == 0, released.stderr
     assert "00_welcome" in released.stdout
-    assert "lessons 04, 05, 06, 07, 08, 09, 10, 11, 12, 13, 14, 15, 16, 17, 18 are not graded " \
-           "here" in released.stdout
+    assert "lessons 04, 05, 06, 07, 08, 09, 10, 11, 12, 13, 14, 15, 16, 17, 18 are graded by " \
+           "your teacher" in released.stdout
 
 
 def test_release_refuses_an_existing_folder_an_unknown_lesson_and_a_solved_notebook(tmp_path, monkeypatch):

@@ -64,14 +64,18 @@ def withheld():
     return (release_info() or {}).get("withheld", {})
 
 
+def graded_by_the_teacher(lesson_ids):
+    """"lessons 04, 05 are graded by your teacher: ..." for a student bundle's withheld lessons."""
+    many = len(lesson_ids) > 1
+    return (f"lesson{'s' if many else ''} {', '.join(lesson_ids)} {'are' if many else 'is'} "
+            "graded by your teacher: this copy of the course holds no answers for "
+            f"{'them' if many else 'it'}")
+
+
 def withheld_note(exercise_ids):
     """"; lesson(s) NN ... graded by your teacher ..." for the ids a student bundle withholds."""
     held = sorted({i.split(".")[0] for i in exercise_ids} & set(withheld()))
-    if not held:
-        return ""
-    return (f"; lesson{'s' if len(held) > 1 else ''} {', '.join(held)} "
-            f"{'are' if len(held) > 1 else 'is'} graded by your teacher: this copy of the course "
-            f"holds no answers for {'them' if len(held) > 1 else 'it'}")
+    return "; " + graded_by_the_teacher(held) if held else ""
 
 
 def get_exercise(exercise_id):
