@@ -12,7 +12,10 @@ the answers away:
 * the lesson's spec (``autograder/specs/lessonNN.py``, whose catalogue of
   mistakes is mostly the reference with a hole) is left out, so ``check()``
   says that the lesson is graded by the teacher instead of grading it;
-* the tests (which hold correct alternatives) and the developers' scripts.
+* the tests (which hold correct alternatives) and the developers' scripts, and
+  with lesson 00 the grader's ``gradcheck.py`` (lesson 00's gradient check).
+
+Only the files git tracks are copied, and the notebooks without their outputs.
 
 Lessons up to ``solutions_through`` keep their references and specs: learners
 can read them and ``check()`` their work there as in the full course. The
@@ -96,7 +99,7 @@ def build(out, solutions_through=None):
         '"""What ``python -m autograder release`` wrote this copy of the course with."""\n\n'
         f"INFO = {pprint.pformat(info, width=100, sort_dicts=False)}\n", encoding="utf-8")
     (out / "README.md").write_text(_readme(through, withheld), encoding="utf-8")
-    return {"files": len(files) + 1, "withheld": [lesson.id for lesson in withheld],
+    return {"files": len(files) + 2, "withheld": [lesson.id for lesson in withheld],
             "through": through, "exercises": sum(len(v) for v in by_module.values())}
 
 
