@@ -708,6 +708,14 @@ count_parameters = Exercise(
                 "count the pooler too (a dense D x D layer with its bias): init_bert creates "
                 "every head",
                 _count_mistake(pooler="0")),
+        Mistake("the token type table forgotten",
+                "the embeddings are three tables, words V x D, positions P x D and token types "
+                "S x D (type_vocab_size), then a LayerNorm: (V + P + S) D + 2 D",
+                _count_mistake(embeddings="(V + P) * D + 2 * D")),
+        Mistake("three attention projections",
+                "attention has four D x D projections with their biases: query, key, value and "
+                "the output one after the heads are merged, 4 (D^2 + D)",
+                _count_mistake(block="3 * (D * D + D) + (D * F + F) + (F * D + D) + 4 * D")),
     ],
 )
 
