@@ -30,9 +30,11 @@ import linecache
 import os
 import re
 import sys
+import weakref
 from pathlib import Path
 
 from . import notebook
+from .spec import BASE_PRELUDE
 
 ROOT = Path(__file__).resolve().parent.parent       # the bundle: lessons/, solutions/, ...
 
@@ -129,20 +131,41 @@ def _joined(cls, learners):
 
 def answer(exercise_id, symbol):
     """The learner's function or class for ``exercise_id``, or raise MissingAnswer."""
-    main = sys.modules.get("__main__")
-    candidate = getattr(main, symbol, None)
+    candidate = getattr(sys.modules.get("__main__"), symbol, None)
     elsewhere = ""
     if candidate is not None and not _is_forwarder(candidate):
-        cell = _cell_of(candidate)
-        if cell is not None and _marker_in(cell, exercise_id):
-            if is_stub(cell, symbol):
-                raise MissingAnswer(_message(exercise_id, symbol, "is still the starting stub in "
-                                             "this notebook: write it, and run its cell"))
+        verdict = _verdict(candidate, exercise_id, symbol)
+        if verdict == "answer":
             return candidate
-        if cell is not None:
+        if verdict == "stub":
+            raise MissingAnswer(_message(exercise_id, symbol, "is still the starting stub in "
+                                         "this notebook: write it, and run its cell"))
+        if verdict == "another cell":
             elsewhere = (f" (the `{symbol}` defined in the running notebook does not count: it "
                          f"is not in the cell that starts with '# EXERCISE: {exercise_id}')")
     return _from_saved_notebook(exercise_id, symbol, elsewhere)
+
+
+_VERDICTS = weakref.WeakKeyDictionary()   # a running notebook's function or class -> verdict
+
+
+def _verdict(candidate, exercise_id, symbol):
+    """"answer", "stub", "another cell" or "unknown" (no source) for a function or class of the
+    running notebook; fixed for the object, so worked out once (calls are a hot path)."""
+    key = (exercise_id, symbol)
+    try:
+        known = _VERDICTS.setdefault(candidate, {})
+    except TypeError:                         # an object that takes no weak reference
+        known = {}
+    if key not in known:
+        cell = _cell_of(candidate)
+        if cell is None:
+            known[key] = "unknown"
+        elif not _marker_in(cell, exercise_id):
+            known[key] = "another cell"
+        else:
+            known[key] = "stub" if is_stub(cell, symbol) else "answer"
+    return known[key]
 
 
 def _cell_of(obj):
@@ -156,13 +179,11 @@ def _cell_of(obj):
     return "".join(linecache.getlines(code.co_filename)) or None
 
 
-@functools.lru_cache(maxsize=512)
 def _marker_in(source, exercise_id):
     return any((match := notebook.MARKER.match(line)) and match.group(1) == exercise_id
                for line in source.splitlines())
 
 
-@functools.lru_cache(maxsize=512)
 def is_stub(source, symbol):
     """Whether ``symbol``'s definition in ``source`` does nothing but raise NotImplementedError."""
     try:
@@ -197,18 +218,15 @@ _SAVED = {}       # notebook path -> (modification time, {exercise id: (answer o
 
 
 def _notebook_of(lesson_id):
-    info = release_info() or {}
-    slug = info.get("withheld", {}).get(lesson_id, {}).get("slug")
-    names = [f"{slug}.ipynb"] if slug else []
-    for folder in notebook_folders():
-        for name in names:
-            if (folder / name).is_file():
-                return folder / name
-        if not slug:
-            matches = sorted(folder.glob(f"{lesson_id}_*.ipynb"))
-            if matches:
-                return matches[0]
+    slug = _withheld_lesson(lesson_id).get("slug")
+    for folder in notebook_folders() if slug else ():
+        if (folder / f"{slug}.ipynb").is_file():
+            return folder / f"{slug}.ipynb"
     return None
+
+
+def _withheld_lesson(lesson_id):
+    return (release_info() or {}).get("withheld", {}).get(lesson_id, {})
 
 
 def _from_saved_notebook(exercise_id, symbol, elsewhere=""):
@@ -250,7 +268,7 @@ def _run_exercise_cells(path):
     """
     nb = notebook.read(path)
     namespace = {"__name__": f"lessons.{path.stem}", "__builtins__": builtins}
-    exec("import math\nimport numpy as np\n" + notebook.setup_imports(nb), namespace)
+    exec(BASE_PRELUDE + notebook.setup_imports(nb), namespace)
     other_cells = [notebook.cell_source(c) for c in nb["cells"]
                    if c.get("cell_type") == "code" and notebook.exercise_id_of(c) is None]
     found = {}
@@ -258,7 +276,7 @@ def _run_exercise_cells(path):
         exercise_id = notebook.exercise_id_of(cell)
         if exercise_id is None:
             continue
-        symbol = _symbol_of(exercise_id, cell)
+        symbol = _withheld_lesson(exercise_id.split(".")[0]).get("exercises", {}).get(exercise_id)
         source = notebook.strip_magics(notebook.cell_source(cell))
         filename = f"<{path.name}, exercise {exercise_id}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -282,20 +300,6 @@ def _run_exercise_cells(path):
         if symbol:
             namespace[symbol] = _raiser(exercise_id, symbol, problem)
     return found
-
-
-def _symbol_of(exercise_id, cell):
-    info = release_info() or {}
-    lesson = info.get("withheld", {}).get(exercise_id.split(".")[0], {})
-    symbol = lesson.get("exercises", {}).get(exercise_id)
-    if symbol:
-        return symbol
-    try:                                # the full course: the cell's first definition
-        tree = ast.parse(notebook.cell_source(cell))
-    except SyntaxError:
-        return exercise_id.split(".", 1)[1]
-    return next((n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))),
-                exercise_id.split(".", 1)[1])
 
 
 def _defined_elsewhere(other_cells, symbol):

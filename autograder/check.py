@@ -18,6 +18,7 @@ import textwrap
 
 from . import carry, grader, report, specs
 from .setup_imports import SETUP_IMPORTS
+from .spec import BASE_PRELUDE
 
 
 class CheckResult:
@@ -158,7 +159,7 @@ def _withheld_warnings(exercise_id, lesson_id, fn, requires):
         warnings.append(f"this function was not defined by the cell that starts with "
                         f"'# EXERCISE: {exercise_id}': the course's code and your teacher's "
                         "grader use that cell's version only")
-    prelude = "import math\nimport numpy as np\n" + SETUP_IMPORTS.get(lesson_id, "")
+    prelude = BASE_PRELUDE + SETUP_IMPORTS.get(lesson_id, "")
     available = _defined_at_top_level(ast.parse(prelude).body) | set(requires)
     for name in _names_from_other_cells(fn, available):
         warnings.append(_other_cell_warning(name))

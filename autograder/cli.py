@@ -120,9 +120,8 @@ def cmd_list(args, out):
         out.write(f"{lesson.slug}  {lesson.title}  ({report._pts(lesson.points)} points)\n")
         for ex in lesson.exercises:
             out.write(f"  {ex.id:<32}{report._pts(ex.points):>4}  {ex.title}\n")
-    for held in specs.withheld().values():
-        out.write(f"{held['slug']}  {held['title']}  (graded by your teacher: this copy of the "
-                  "course holds no answers for it)\n")
+    for lesson_id, held in specs.withheld().items():
+        out.write(f"{held['slug']}  {held['title']}  ({specs.graded_by_the_teacher([lesson_id])})\n")
     return 0
 
 

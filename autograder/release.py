@@ -76,18 +76,16 @@ def build(out, solutions_through=None):
     for relative in files:
         target = out / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / relative, target)
-    everything_else = "\n".join((ROOT / f).read_text(encoding="utf-8", errors="replace")
-                                for f in files if f.suffix in (".py", ".ipynb"))
+        if relative.suffix == ".ipynb":      # without outputs: they could show an answer
+            notebook.write(notebook.clear_outputs(notebook.read(ROOT / relative)), target)
+        else:
+            shutil.copy2(ROOT / relative, target)
+    texts = {f: (ROOT / f).read_text(encoding="utf-8", errors="replace")
+             for f in files if f.suffix in (".py", ".ipynb")}
     for module, exercises in by_module.items():
         relative = Path(*module.split(".")).with_suffix(".py")
-        source = (ROOT / relative).read_text(encoding="utf-8")
-        others = everything_else.replace(source, "")
-        (out / relative).write_text(redact(source, exercises, others), encoding="utf-8")
-
-    for relative in files:                   # a notebook's outputs could show an answer
-        if relative.suffix == ".ipynb":
-            notebook.write(notebook.clear_outputs(notebook.read(out / relative)), out / relative)
+        others = "\n".join(text for f, text in texts.items() if f != relative)
+        (out / relative).write_text(redact(texts[relative], exercises, others), encoding="utf-8")
     info = {"solutions_through": through,
             "withheld": {lesson.id: {
                 "slug": lesson.slug, "title": lesson.title,

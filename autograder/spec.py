@@ -190,13 +190,16 @@ class Exercise:
             return normalize(self.run(self.reference, case.copy()))
 
 
+BASE_PRELUDE = "import math\n\nimport numpy as np\n"   # what every exercise cell may assume
+
+
 @dataclass
 class Lesson:
     id: str                               # "01"
     slug: str                             # "01_losses": the notebook is lessons/<slug>.ipynb
     title: str
     exercises: list
-    prelude: str = "import math\n\nimport numpy as np\n"  # run before each exercise cell,
+    prelude: str = BASE_PRELUDE         # run before each exercise cell,
                                           # and then the imports of the notebook's first cell
 
     def __post_init__(self):

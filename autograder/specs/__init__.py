@@ -47,9 +47,8 @@ def lessons_named(keys):
             for lesson_id, held in withheld().items():
                 if key in (lesson_id, held["slug"]) or (key.isdigit() and int(key) == int(lesson_id)):
                     gradable = ", ".join(l.id for l in lessons()) or "none"
-                    raise ValueError(f"lesson {held['slug']} is graded by your teacher: this copy "
-                                     "of the course holds no answers for it (the lessons it can "
-                                     f"grade: {gradable})")
+                    raise ValueError(f"{graded_by_the_teacher([held['slug']])} (the lessons it "
+                                     f"can grade: {gradable})")
             known = ", ".join(l.slug for l in lessons())
             raise ValueError(f"unknown lesson {key!r}; the lessons are: {known}")
         if lesson not in chosen:
