@@ -274,6 +274,22 @@ def unchanged(now, before):
     return True
 
 
+def not_modified(result_name, *arg_names):
+    """A driver for a function whose docstring says the inputs ``arg_names`` are "not modified".
+
+    The result comes back under ``result_name``, next to one "<name> left as they were"
+    entry per input, so that a change in place fails the case (``check()`` only warns about
+    the inputs the docstring does not promise to leave alone).
+    """
+    def run(obj, case):
+        before = {name: copy_arrays(case.args[name]) for name in arg_names}
+        result = {result_name: call(obj, case)}
+        for name in arg_names:
+            result[f"{name} left as they were"] = unchanged(case.args[name], before[name])
+        return result
+    return run
+
+
 # Inputs a driver builds for the learner's code (a cache from the reference forward pass, say)
 # are not in the case, so the grader cannot see them changed; a driver hands them over through
 # ``watch`` and the grader compares them after the run as it compares the case's own inputs.

@@ -34,8 +34,8 @@ def per_example_linear_grads(x, dout):
         dout: float array (N, D_out), or (N, T, D_out): the upstream gradient.
 
     Returns:
-        (dW, db): float arrays (N, D_in, D_out) and (N, D_out), in the dtype of
-        ``x``; their sums over the first axis are the batch's gradients for the
+        (dW, db): float arrays (N, D_in, D_out) and (N, D_out), in the inputs'
+        dtype (float32 stays float32); their sums over the first axis are the batch's gradients for the
         same ``dout`` (``x^T dout``).
     """
     if x.ndim == 2:
@@ -55,7 +55,7 @@ def clip_per_example(per_example_grads, max_norm):
 
     Args:
         per_example_grads: dict name -> float array (N, ...): each parameter's
-            gradient for each of the N examples.
+            gradient for each of the N examples (not modified).
         max_norm: float C > 0.
 
     Returns:
@@ -78,11 +78,12 @@ def dp_noisy_mean(clipped_grads, max_norm, noise_multiplier, noise):
         ( sum_n clipped[n] + noise_multiplier * max_norm * z ) / N,  z ~ N(0, I).
 
     Args:
-        clipped_grads: dict name -> float array (N, ...) from ``clip_per_example``.
+        clipped_grads: dict name -> float array (N, ...) from ``clip_per_example``
+            (not modified).
         max_norm: float C.
         noise_multiplier: float sigma >= 0.
         noise: dict name -> float array of the parameter's shape (without N):
-            standard normal draws z.
+            standard normal draws z (not modified).
 
     Returns:
         dict name -> float array of the parameter's shape.

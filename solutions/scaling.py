@@ -43,8 +43,9 @@ def training_memory(num_params, precision="fp32", world_size=1, zero_stage=0):
         zero_stage: 0 (nothing sharded), 1, 2 or 3.
 
     Returns:
-        dict with "weights", "gradients", "optimizer" and "total": floats, the
-        bytes one worker holds of each part, and their sum.
+        dict with "weights", "gradients", "optimizer" and "total": the bytes one
+        worker holds of each part, and their sum (floats; an exact whole number of
+        bytes may be a Python int).
     """
     sharded_from = {"optimizer": 1, "gradients": 2, "weights": 3}
     memory = {}
@@ -68,8 +69,8 @@ def train_step_flops(config, batch_size, seq_len, num_masked):
 
     - ``6 B T L (4 D^2 + 2 D F)``: the four attention projections and the two
       feed-forward layers of the L blocks, for all B T tokens;
-    - ``12 B T L T D``: the attention itself, ``q k^T`` and ``weights @ v``, each
-      (T, D/H) by (D/H, T) over the H heads;
+    - ``12 B T L T D``: the attention itself, over the H heads: ``q k^T``, (T, D/H)
+      by (D/H, T), and ``weights @ v``, (T, T) by (T, D/H);
     - ``6 M (D^2 + D V)``: the MLM head's dense layer and decoder, on the M
       masked positions only.
 
@@ -166,8 +167,12 @@ def ring_all_reduce(buffers):
     order.) Each worker sends 2 (W - 1) chunks, about 2 (W - 1) / W of a
     buffer, however many workers there are.
 
+    Every addition is made as the ring makes it, chunk c summed from worker c
+    around the ring: where the order of additions changes a float sum, the
+    result is the ring's, not the one of ``sum(buffers) / W``.
+
     Args:
-        buffers: list of W >= 1 float arrays of the same shape.
+        buffers: list of W >= 1 float arrays of the same shape (not modified).
 
     Returns:
         (averaged, sent): a list of W arrays of that shape, each the mean of the

@@ -10,7 +10,8 @@ import numpy as np
 from solutions import bert, scaling
 
 from ..compare import FLOAT32, _describe_type
-from ..spec import Case, Exercise, Lesson, Mistake, copy_arrays, unchanged, call, named_results
+from ..spec import (Case, Exercise, Lesson, Mistake, call, copy_arrays, named_results,
+                    not_modified, unchanged)
 
 PRELUDE = "import math\n\nimport numpy as np\n\nfrom solutions.scaling import BYTES_PER_PARAMETER\n"
 
@@ -38,8 +39,8 @@ _MEMORY = """def training_memory(num_params, precision="fp32", world_size=1, zer
     sharded_from = {stages}
     memory = {{}}
     for part, per_param in table[precision].items():
-        size = float(num_params * per_param)
-        memory[part] = size / world_size if zero_stage >= sharded_from[part] else size
+        size = {size}
+        memory[part] = size {divide} world_size if zero_stage >= sharded_from[part] else size
     memory["total"] = memory["weights"] + memory["gradients"] + memory["optimizer"]
     return memory
 """
@@ -48,14 +49,23 @@ _TABLE = {"fp32": {"weights": 4, "gradients": 4, "optimizer": 8},
 _STAGES = {"optimizer": 1, "gradients": 2, "weights": 3}
 
 
-def _memory_mistake(table=None, stages=None):
-    return _MEMORY.format(table=table or _TABLE, stages=stages or _STAGES)
+def _memory_mistake(table=None, stages=None, size="float(num_params * per_param)", divide="/"):
+    return _MEMORY.format(table=table or _TABLE, stages=stages or _STAGES, size=size,
+                          divide=divide)
+
+
+def run_memory(fn, case):
+    memory = call(fn, case)
+    if isinstance(memory, dict):   # an exact byte count as a Python int is as good as a float
+        memory = {part: float(value) if type(value) is int else value
+                  for part, value in memory.items()}
+    return memory
 
 
 training_memory = Exercise(
     id="14.training_memory", symbol="training_memory", points=2,
     title="the bytes of weights, gradients and AdamW's state, sharded or not",
-    reference=scaling.training_memory, cases=_memory_cases,
+    reference=scaling.training_memory, cases=_memory_cases, run=run_memory,
     mistakes=[
         Mistake("AdamW with one moment",
                 "AdamW keeps two float32 numbers per parameter, m and v: 8 bytes in fp32",
@@ -70,6 +80,10 @@ training_memory = Exercise(
                 "stage 1 shards only the optimizer state, stage 2 the gradients too, stage 3 the "
                 "weights too",
                 _memory_mistake(stages={"optimizer": 1, "gradients": 1, "weights": 2})),
+        Mistake("a sharded part divided with //",
+                "a sharded part is bytes / world_size: // drops the fraction (1,000 bf16 "
+                "gradients over 3 workers are 666.67 bytes a worker, on average)",
+                _memory_mistake(size="num_params * per_param", divide="//")),
         Mistake("everything sharded from stage 1",
                 "each stage shards one more part: optimizer state (1), gradients (2), weights (3)",
                 _memory_mistake(stages={"optimizer": 1, "gradients": 1, "weights": 1})),
@@ -98,7 +112,9 @@ def _flops_cases(rng):
     base = dict(vocab_size=30522, hidden_size=768, num_layers=12, num_heads=12,
                 intermediate_size=3072, max_position_embeddings=512)
     return [
-        case("a mini-BERT (4 layers, 2 heads), 32 x 128, 614 masked", 32, 128, 614, num_heads=2),
+        # T != D and H != 2, so that no two known mistakes give the same count here
+        case("a mini-BERT (4 layers, D = 96, 3 heads), 32 x 128, 614 masked", 32, 128, 614,
+             hidden_size=96, num_heads=3, intermediate_size=384),
         case("BERT-base, 1 x 128, 19 masked", 1, 128, 19, **base),
         case("BERT-base, 256 x 512, 15 % masked", 256, 512, 19661, **base),
         case("nothing masked", 4, 16, 0, vocab_size=50, hidden_size=16, num_layers=2,
@@ -150,6 +166,10 @@ train_step_flops = Exercise(
                 "q k^T and weights @ v have no parameters but cost 12 B T L T D in all: the "
                 "6 N D rule leaves them out, and they grow with T",
                 _flops_mistake(attention="0")),
+        Mistake("one of attention's two products",
+                "attention has two products, q k^T and weights @ v, each 2 T^2 D operations "
+                "over the heads forward and 6 T^2 D with the backward: 12 B T L T D in all",
+                _flops_mistake(attention="6 * tokens * L * seq_len * D")),
         Mistake("attention's products divided by the heads",
                 "each head multiplies (T, D/H) by (D/H, T), and there are H of them: the heads "
                 "together cost as much as one head of width D, 12 B T L T D in all",
@@ -202,12 +222,6 @@ def _accumulate_cases(rng):
     ]
 
 
-def run_accumulate(fn, case):
-    micro_grads = case.args["micro_grads"]
-    before = copy_arrays(micro_grads)
-    result = fn(micro_grads, case.args["micro_counts"])
-    return {"the batch's gradient": result,
-            "micro_grads left as they were": unchanged(micro_grads, before)}
 
 
 _ACCUMULATE = """def accumulate_gradients(micro_grads, micro_counts):
@@ -224,7 +238,8 @@ def _accumulate_mistake(combine):
 accumulate_gradients = Exercise(
     id="14.accumulate_gradients", symbol="accumulate_gradients", points=2,
     title="micro-batch gradients that add up to the batch's",
-    reference=scaling.accumulate_gradients, cases=_accumulate_cases, run=run_accumulate,
+    reference=scaling.accumulate_gradients, cases=_accumulate_cases,
+    run=not_modified("the batch's gradient", "micro_grads"),
     tolerance=FLOAT32,
     mistakes=[
         Mistake("the first micro-batch's arrays used as the sum",
@@ -326,9 +341,12 @@ distributed_shard = Exercise(
 
 
 def run_ring(fn, case):
+    before = copy_arrays(case.args["buffers"])
     result = named_results(call(fn, case), ("averaged", "sent"))
     if isinstance(result.get("averaged"), tuple):
         result["averaged"] = list(result["averaged"])
+    # the notebook goes on to compare the result with the mean of the buffers it passed
+    result["buffers left as they were"] = unchanged(case.args["buffers"], before)
     return result
 
 
@@ -342,6 +360,10 @@ def _ring_cases(rng):
         case("W=3, 2 values: an empty chunk", 3, (2,)),
         case("W=8, 100 float32 values", 8, (100,), np.float32),
         case("W=5, (7, 3)", 5, (7, 3)),
+        # 1e17 + 1 is 1e17 in float64: each chunk's sum depends on the worker the ring starts
+        # it from (0, 0 and 1 here), where sum(buffers) gives 0 everywhere
+        Case("W=3, 1e17, 1 and -1e17: the ring's order of additions",
+             {"buffers": [np.full(6, v) for v in (1e17, 1.0, -1e17)]}),
     ]
 
 
@@ -385,6 +407,18 @@ ring_all_reduce = Exercise(
                 "after the reduce-scatter each worker has the full sum of one chunk only: W - 1 "
                 "all-gather steps pass the finished chunks around the ring",
                 _ring_mistake(gather_steps="0")),
+        Mistake("the mean computed directly",
+                "simulate the ring: each chunk is summed around the ring, chunk c from worker c; "
+                "sum(buffers) / W adds in another order, and the "
+                "traffic counted by a formula does not show that the ring works",
+                "def ring_all_reduce(buffers):\n"
+                "    W = len(buffers)\n"
+                "    mean = sum(buffers) / W\n"
+                "    n = np.size(buffers[0])\n"
+                "    sizes = [len(c) for c in np.array_split(np.arange(n), W)]\n"
+                "    sent = np.array([2 * n - sizes[(w + 1) % W] - sizes[(w + 2) % W] if W > 1 else 0\n"
+                "                     for w in range(W)], dtype=np.int64)\n"
+                "    return [mean.copy() for _ in range(W)], sent\n"),
         Mistake("everyone sends everything to everyone",
                 "the mean is right, but each worker sent its whole buffer W - 1 times; the ring "
                 "sends 2 (W - 1) chunks of about n / W values each",
