@@ -164,7 +164,8 @@ def test_mlp_input_gradient_matches_central_differences():
 
 def test_an_input_dict_changed_in_place_is_reported():
     """The grader looks inside dicts of arrays too: scaling the caller's gradients in place
-    gives the right answer but leaves a warning."""
+    returns the right values, but the docstring says the input is not modified, so the case
+    fails, and the warning says why."""
     from autograder import grader, specs
     source = ("def clip_per_example(per_example_grads, max_norm):\n"
               "    squares = sum(np.sum(g.reshape(len(g), -1) ** 2, axis=1)\n"
@@ -174,7 +175,8 @@ def test_an_input_dict_changed_in_place_is_reported():
               "        g *= factor.reshape((-1,) + (1,) * (g.ndim - 1))\n"
               "    return per_example_grads\n")
     result = grader.grade(specs.get_exercise("15.clip_per_example"), source=source)
-    assert result.status == "passed"
+    assert result.status == "failed"
+    assert "per_example_grads left as they were: got False, expected True" in result.message
     assert any("changed its input `per_example_grads` in place" in w for w in result.warnings)
 
 
