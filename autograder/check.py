@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dis
 import html
 import inspect
 import linecache
 import sys
-import textwrap
+import types
 
 from . import carry, grader, report, specs
 from .setup_imports import SETUP_IMPORTS
@@ -190,14 +191,26 @@ def _names_from_other_cells(fn, available):
         return []
     cell = "".join(linecache.getlines(fn.__code__.co_filename))
     try:
-        cell_tree, fn_tree = ast.parse(cell), ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        cell_tree = ast.parse(cell)
+        inspect.getsource(fn)                   # raises for a function whose source is lost
     except (OSError, TypeError, SyntaxError):
         return []
     available = _defined_at_top_level(cell_tree.body) | set(dir(builtins)) | set(available)
-    loaded = {node.id for node in ast.walk(fn_tree)
-              if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
-    from_globals = set(inspect.getclosurevars(fn).globals)
-    return sorted(loaded & from_globals - available)
+    return sorted(_global_loads(fn.__code__) & set(fn.__globals__) - available)
+
+
+def _global_loads(code):
+    """The global names a function's bytecode reads, its nested functions' included.
+
+    Not the names of its locals, nor of attributes (``x.T``): a local ``T`` or a ``.T`` is no
+    reason to warn about a global ``T`` another cell defined.
+    """
+    names = {ins.argval for ins in dis.get_instructions(code)
+             if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_loads(const)
+    return names
 
 
 def _defined_at_top_level(statements):

@@ -158,3 +158,27 @@ def test_check_warns_about_a_helper_from_another_cell():
               "def standardize_columns(x, eps=1e-8):\n"
               "    return _center(x) / np.sqrt(x.var(axis=0) + eps)\n", namespace, 3)
     assert check(namespace["standardize_columns"]).result.warnings == []
+
+
+def test_a_local_or_an_attribute_named_like_another_cells_global_is_no_warning():
+    """Only names the function reads as globals count: a local ``T`` and ``x.T`` are its own,
+    even with a global ``T`` left by another cell (the trial found the warning on lesson 12's
+    solved notebook); a global read inside a nested function still counts."""
+    namespace = {"np": np}
+    _run_cell("T = 5\nscale = 2.0\n", namespace, 1)
+    _run_cell("# EXERCISE: 00.standardize_columns\n"
+              "def standardize_columns(x, eps=1e-8):\n"
+              "    T = x.T\n"
+              "    return (T - T.mean(axis=1, keepdims=True)).T / np.sqrt(x.var(axis=0) + eps)\n",
+              namespace, 2)
+    result = check(namespace["standardize_columns"])
+    assert result.passed and result.result.warnings == [], result.result.warnings
+
+    _run_cell("# EXERCISE: 00.standardize_columns\n"
+              "def standardize_columns(x, eps=1e-8):\n"
+              "    def center(v):\n"
+              "        return (v - v.mean(axis=0)) * scale / 2\n"
+              "    return center(x) / np.sqrt(x.var(axis=0) + eps)\n", namespace, 3)
+    result = check(namespace["standardize_columns"])
+    assert any("`scale` comes from another cell" in w for w in result.result.warnings), \
+        result.result.warnings
