@@ -235,9 +235,11 @@ def bf16_mlm_loss(model, batch):
     Under ``torch.autocast(device_type, dtype=torch.bfloat16)`` (the device of
     ``batch["input_ids"]``), the matrix products run in bfloat16 while the
     parameters stay float32. The encoder runs on the batch, the MLM head on the
-    positions whose label is not -100 (``model.mlm_logits``); the logits are
-    then turned to float32 (``.float()``) and the cross-entropy is taken outside
-    autocast, so that the softmax and the mean over positions are float32 sums.
+    positions whose label is not -100 (``model.mlm_logits``). The cross-entropy
+    is taken in float32, so that its softmax and its mean over positions are
+    float32 sums: here on the logits turned to float32 (``.float()``) outside
+    autocast (autocast would also run ``F.cross_entropy`` in float32 itself, but
+    outside it a loss on bfloat16 logits is computed in bfloat16).
 
     Args:
         model: a ``TorchBert`` with float32 parameters.

@@ -699,6 +699,14 @@ torch_adamw_trajectory = _TorchExercise(
 # --------------------------------------------------------------------------- bf16_mlm_loss
 
 
+def _autocast_on(torch, device_type):
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:                      # PyTorch before 2.4: one function per device type
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else \
+            torch.is_autocast_enabled()
+
+
 def run_bf16_loss(fn, case):
     with _one_thread() as torch:
         from solutions.torch_bert import batch_to_tensors as to_tensors
@@ -715,7 +723,9 @@ def run_bf16_loss(fn, case):
         original = F.cross_entropy
 
         def watched(logits, *args, **kwargs):      # nn.CrossEntropyLoss calls it too
-            cross_entropy_inputs.append(str(logits.dtype))
+            # under autocast, cross_entropy runs in float32 whatever the logits' dtype
+            if not _autocast_on(torch, logits.device.type):
+                cross_entropy_inputs.append(str(logits.dtype))
             return original(logits, *args, **kwargs)
         F.cross_entropy = watched
         try:
@@ -735,8 +745,8 @@ def run_bf16_loss(fn, case):
         with torch.no_grad():
             other_value = float(fn(model, other).detach().float().item())
         return {"loss dtype": str(loss.dtype),
-                "the cross-entropy's logits (F.cross_entropy)": "bfloat16" if "torch.bfloat16"
-                in cross_entropy_inputs else "float32, or not F.cross_entropy",
+                "the cross-entropy's logits outside autocast (F.cross_entropy)": "bfloat16"
+                if "torch.bfloat16" in cross_entropy_inputs else "float32, or not F.cross_entropy",
                 "the loss is the same whatever tokens the padded positions hold":
                     abs(other_value - value) <= 1e-4 * abs(value),
                 "the feed-forward's matrix products computed in": seen[:1],

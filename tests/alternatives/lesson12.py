@@ -86,6 +86,13 @@ ALTERNATIVES = {
         "        logits = model.mlm_logits(hidden)\n"
         "    return F.cross_entropy(logits.to(torch.float32).flatten(0, 1),\n"
         "                           batch['labels'].flatten(), ignore_index=-100)\n",
+        # the loss under autocast too, which runs cross_entropy in float32 by itself
+        "def bf16_mlm_loss(model, batch):\n"
+        "    ids, labels = batch['input_ids'], batch['labels']\n"
+        "    with torch.autocast(ids.device.type, dtype=torch.bfloat16):\n"
+        "        hidden = model(ids, batch.get('token_type_ids'), batch.get('attention_mask'))\n"
+        "        logits = model.mlm_logits(hidden[labels != -100])\n"
+        "        return F.cross_entropy(logits, labels[labels != -100])\n",
     ],
     "12.mlm_dataloader": [
         # an explicit RandomSampler that owns the seeded generator
