@@ -67,18 +67,35 @@ def _host_copy(tree):
     return np.array(tree, copy=True) if isinstance(tree, np.ndarray) else tree
 
 
+def _skeleton(tree):
+    """The containers of ``tree`` and its values other than arrays, as text: what the
+    comparison of the arrays does not see (a tuple turned into a list, 3 into array(3))."""
+    if isinstance(tree, dict):
+        return "{" + ", ".join(f"{key!r}: {_skeleton(value)}" for key, value in tree.items()) + "}"
+    if isinstance(tree, (list, tuple)):
+        inside = ", ".join(_skeleton(value) for value in tree)
+        if isinstance(tree, list):
+            return f"[{inside}]"
+        return f"({inside},)" if len(tree) == 1 else f"({inside})"
+    return "array" if _arrays(tree) else repr(tree)
+
+
 def _run_to_device(to_device, case):
     xp = device.array_module()
     tree = case.args["tree"]
+    own = [id(a) for a in _arrays(tree)]
     before = [a.copy() for a in _arrays(tree)]
     dtype = case.data.get("dtype")
     moved = to_device(tree, xp, None if dtype is None else np.dtype(dtype))
     result = _host_copy(device.to_numpy(moved))       # kept before the writes below
+    kept = [id(a) for a in _arrays(tree)] == own
     for array in _arrays(moved):           # write into every array of the result ...
         array[...] = 0
     after = _arrays(tree)                  # ... the input must not change
     return {"result": result,
+            "containers, and values that are not arrays": _skeleton(moved),
             "every array is of module xp": all(isinstance(a, xp.ndarray) for a in _arrays(moved)),
+            "the input's dicts and lists still hold the input's arrays": kept,
             "writing into the result leaves the input unchanged":
                 all(np.array_equal(a, b) for a, b in zip(before, after))}
 
@@ -99,6 +116,12 @@ def _to_device_cases(rng):
                        "mask": rng.random((2, 3)) < 0.5, "name": "encoder", "extra": None}},
              data={"dtype": "float32"}),
         Case("a list of int arrays, no dtype", {"tree": [np.arange(5), ids]}),
+        Case("float16 and float32 arrays and numbers, dtype float64",
+             {"tree": {"half": rng.normal(size=(2, 3)).astype(np.float16),
+                       "single": rng.normal(size=(4,)).astype(np.float32), "lr": 0.1, "step": 3}},
+             data={"dtype": "float64"}),
+        Case("a tuple at the top: it stays a tuple, dtype float32",
+             {"tree": (rng.normal(size=(3,)), np.arange(3))}, data={"dtype": "float32"}),
     ]
 
 
@@ -129,6 +152,34 @@ to_device = Exercise(
                 "before the copy: fewer bytes cross the bus)",
                 _TO_DEVICE_HEAD + _TO_DEVICE_RECURSE +
                 "    if isinstance(tree, np.ndarray):\n"
+                "        return xp.array(tree)\n"
+                "    return tree\n"),
+        Mistake("the input's containers filled in",
+                "build new dicts and lists for the result: assigning into the input's puts the "
+                "copies into the caller's batch, which then no longer holds its own arrays",
+                _TO_DEVICE_HEAD +
+                "    if isinstance(tree, dict):\n"
+                "        for key in tree:\n"
+                "            tree[key] = to_device(tree[key], xp, dtype)\n"
+                "        return tree\n"
+                "    if isinstance(tree, list):\n"
+                "        for i, value in enumerate(tree):\n"
+                "            tree[i] = to_device(value, xp, dtype)\n"
+                "        return tree\n"
+                "    if isinstance(tree, tuple):\n"
+                "        return tuple(to_device(value, xp, dtype) for value in tree)\n"
+                "    if isinstance(tree, np.ndarray):\n"
+                "        if dtype is not None and tree.dtype.kind == 'f':\n"
+                "            tree = tree.astype(dtype)\n"
+                "        return xp.array(tree)\n"
+                "    return tree\n"),
+        Mistake("only float64 cast",
+                "every floating-point array takes `dtype` (float16 and float32 too): test "
+                "`tree.dtype.kind == 'f'`, not `tree.dtype == np.float64`",
+                _TO_DEVICE_HEAD + _TO_DEVICE_RECURSE +
+                "    if isinstance(tree, np.ndarray):\n"
+                "        if dtype is not None and tree.dtype == np.float64:\n"
+                "            tree = tree.astype(dtype)\n"
                 "        return xp.array(tree)\n"
                 "    return tree\n"),
         Mistake("xp.asarray: no copy on the CPU",
