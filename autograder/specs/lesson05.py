@@ -123,6 +123,19 @@ attention_forward = Exercise(
                 "    if mask is not None:\n"
                 "        weights = weights * mask\n"
                 "    return weights @ v, (q, k, v, weights)\n"),
+        Mistake("the max over the masked keys too",
+                "take each row's maximum over the allowed keys only (mask with -inf first, "
+                "then shift): a masked key scoring far above the others makes exp underflow "
+                "to 0 for every allowed key (renormalising after the softmax fails the same way)",
+                "def attention_forward(q, k, v, mask=None):\n"
+                "    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])\n"
+                "    top = scores.max(axis=-1, keepdims=True)\n"
+                "    if mask is not None:\n"
+                "        scores = np.where(mask, scores, -np.inf)\n"
+                "    e = np.exp(scores - top)\n"
+                "    total = e.sum(axis=-1, keepdims=True)\n"
+                "    weights = e / np.where(total == 0, 1.0, total)\n"
+                "    return weights @ v, (q, k, v, weights)\n"),
         Mistake("softmax over the queries",
                 "each query's weights are a distribution over the keys: softmax along the "
                 "last axis (Tk), not axis -2",

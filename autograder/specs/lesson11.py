@@ -282,6 +282,14 @@ masked_softmax = Exercise(
                 _SOFTMAX_HEAD +
                 "    e = xp.exp(scores - scores.max(axis=-1, keepdims=True))\n"
                 "    return e / e.sum(axis=-1, keepdims=True) * mask\n"),
+        Mistake("the max over the masked entries too",
+                "take each row's maximum over the allowed entries only (mask with -inf first): "
+                "a masked score far above the others makes exp underflow to 0 for every "
+                "allowed one",
+                _SOFTMAX_HEAD +
+                "    e = xp.where(mask, xp.exp(scores - scores.max(axis=-1, keepdims=True)), 0)\n"
+                "    total = e.sum(axis=-1, keepdims=True)\n"
+                "    return e / xp.where(total > 0, total, 1)\n"),
     ],
 )
 
