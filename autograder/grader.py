@@ -193,6 +193,13 @@ def _mutation_warning(name):
     return f"your code changed {what} in place; {effect}"
 
 
+def _kept_inputs_detail(entry):
+    """Why a case with the right values fails: a forward or backward pass changed its inputs."""
+    return "\n".join(entry["warnings"]) + (
+        "\nhint: a forward or backward pass must leave what it is given as it is: compute new "
+        "arrays (x = x + y, not x += y; dx = dout.copy() before writing into it)")
+
+
 def run_student(payload):
     """Child side: define the learner's symbol, run every case, return the raw outputs."""
     previous = device.current()
@@ -290,7 +297,8 @@ def _run_cases(exercise, obj, raw_cases, result):
         except BaseException as exc:
             entry["error"] = describe_exception(exc)
             entry["error_type"] = type(exc).__name__
-        for name in _mutated(before, case) if before is not None else ():
+        entry["mutated"] = _mutated(before, case) if before is not None else []
+        for name in entry["mutated"]:
             entry["warnings"].append(_mutation_warning(name))
         result["cases"].append(entry)
 
@@ -514,8 +522,14 @@ def judge(exercise, cases, outcome, code=None):
         else:
             expected = exercise.expected_for(case)
             diff = compare(expected, entry["value"], exercise.tolerance)
-            if diff is None:
+            kept = exercise.inputs_kept and entry.get("mutated")
+            if diff is None and not kept:
                 case_results.append(CaseResult(case.name, True))
+                continue
+            if diff is None:               # the right values, at the cost of its inputs
+                case_results.append(CaseResult(case.name, False, _kept_inputs_detail(entry)))
+                if first_failure is None:
+                    first_failure, first_failure_raised = (case, case_results[-1]), False
                 continue
             detail = diff.text
             outcomes = [] if first_failure is not None else \

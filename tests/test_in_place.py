@@ -1,8 +1,10 @@
 """Inputs changed in place are reported, including those a driver builds (dout, the cache).
 
 Backward passes get ``dout`` from the case's data and a cache from the reference forward pass,
-not from the case's arguments; the grader watches both (``spec.watch``). These are warnings, not
-failures: the gradients returned can still be right.
+not from the case's arguments; the grader watches both (``spec.watch``). In a forward or backward
+pass (``Exercise.inputs_kept``) a change in place fails the case even with the right values: the
+caches keep the inputs, and a residual sends one ``dout`` down two paths, so the layers around it
+would get wrong gradients. Elsewhere it is a warning.
 """
 
 from autograder import grader, notebook, specs
@@ -25,18 +27,41 @@ def _warnings(exercise_id, source):
     return result, [w for w in result.warnings if "in place" in w]
 
 
-def test_a_backward_pass_that_changes_dout_is_reported_by_that_name():
+def test_a_backward_pass_that_changes_dout_fails_and_says_why():
     result, found = _warnings("03.relu_backward", RELU_DOUT)
-    assert result.status == "passed"                 # right gradients: a warning, not a failure
+    assert result.status == "failed" and result.score == 0   # every case: right values, dout lost
     assert len(found) == 1 and "the upstream gradient it was given" in found[0], found
     assert "residual" in found[0]
+    assert "must leave what it is given as it is" in result.message, result.message
 
 
 def test_a_changed_cache_is_reported_as_the_cache_not_as_the_forward_input_it_holds():
     # relu's cache *is* x: the learner never saw `x`, so the warning names the cache only
     result, found = _warnings("03.relu_backward", RELU_CACHE)
-    assert result.status == "passed"
+    assert result.status == "failed"
     assert len(found) == 1 and "the cache it was given" in found[0], found
+
+
+def test_a_forward_pass_that_adds_into_its_input_fails():
+    """The trial's case: `x += sublayer_out` gives the right output, but x is the array the
+    attention's cache keeps, so the block's gradients came out wrong with full marks."""
+    source = ("def add_layernorm_forward(x, sublayer_out, gamma, beta, eps=1e-12):\n"
+              "    x += sublayer_out\n"
+              "    return layernorm_forward(x, gamma, beta, eps)\n")
+    result, found = _warnings("06.add_layernorm_forward", source)
+    assert result.status == "failed", result.message
+    assert any("`x`" in w for w in found), found
+
+
+def test_outside_forward_and_backward_passes_a_change_in_place_is_a_warning():
+    source = ("def softmax(x, axis=-1):\n"
+              "    x -= x.max(axis=axis, keepdims=True)\n"
+              "    np.exp(x, out=x)\n"
+              "    x /= x.sum(axis=axis, keepdims=True)\n"
+              "    return x\n")
+    result, found = _warnings("01.softmax", source)
+    assert result.status == "passed", result.message
+    assert any("`x`" in w for w in found), found
 
 
 def test_custom_backward_drivers_watch_dout_too():
@@ -44,7 +69,7 @@ def test_custom_backward_drivers_watch_dout_too():
                                 ("07.bert_backward", "bert")):
         symbol = exercise_id.split(".")[1]
         result, found = _warnings(exercise_id, WRAPPED.format(module=module, symbol=symbol))
-        assert result.status == "passed", (exercise_id, result.message)
+        assert result.status == "failed", (exercise_id, result.message)
         assert len(found) == 1 and "upstream gradient" in found[0], (exercise_id, found)
 
 
