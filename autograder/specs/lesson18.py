@@ -69,6 +69,12 @@ causal_attention_mask = Exercise(
                 "padding hides keys: the sequence's mask goes on the last axis, "
                 "attention_mask[:, None, None, :]",
                 _mask_mistake(real="(attention_mask != 0)[:, None, :, None]")),
+        Mistake("padding over the queries too",
+                "padding hides keys only: attention_mask[:, None, None, :], as lesson 05's "
+                "padding_mask; a padding position's own row keeps its past (its output is never "
+                "used, and a row with nothing to see would need special care)",
+                _mask_mistake(real="((attention_mask != 0)[:, None, None, :] "
+                                   "& (attention_mask != 0)[:, None, :, None])")),
         Mistake("no head axis",
                 "the result is (B, 1, T, T): the axis of size 1 broadcasts over the heads",
                 _mask_mistake(out="past[None] & (attention_mask != 0)[:, None, :]")),
@@ -95,8 +101,9 @@ def run_gpt_forward(fn, case):
 
 
 def _model_case(rng, name, B, T, lengths=None, left=False, L=2, D=8, H=2, F=16, V=11, P=8,
-                dropout=0.0, pre_ln=False, **kwargs):
-    config = _config(V=V, D=D, L=L, H=H, F=F, P=P, dropout=dropout, pre_ln=pre_ln)
+                dropout=0.0, pre_ln=False, eps=None, **kwargs):
+    config = _config(V=V, D=D, L=L, H=H, F=F, P=P, dropout=dropout, pre_ln=pre_ln,
+                     **({} if eps is None else {"layer_norm_eps": eps}))
     kw = dict(kwargs)
     if lengths is not None:
         kw["attention_mask"] = (_left_pad if left else _pad)(lengths, T)
@@ -117,6 +124,7 @@ def _forward_cases(rng):
                     training=True),
         _model_case(rng, "dropout 0.3, evaluation", 2, 4, lengths=[4, 2], dropout=0.3),
         _model_case(rng, "one layer, one head, batch of one", 1, 6, L=1, H=1),
+        _model_case(rng, "layer_norm_eps 1e-5 (GPT-2's)", 2, 4, lengths=[4, 3], eps=1e-5),
     ]
     for case in cases:     # the encoder's parameters only: the heads play no part here
         case.data["params"] = _pick(case.data["params"], "embeddings.", "layers.", "final.")
@@ -174,6 +182,10 @@ gpt_forward = Exercise(
         Mistake("dropout active in evaluation",
                 "pass `training` on to every block: with training=False nothing is dropped",
                 _forward_mistake(training="True")),
+        Mistake("the LayerNorms' eps left at its default",
+                "pass eps=config.layer_norm_eps to every block (and the final LayerNorm): "
+                "GPT-2 uses 1e-5, not the blocks' default 1e-12",
+                _forward_mistake().replace("eps=config.layer_norm_eps", "eps=1e-12")),
     ],
 )
 
@@ -214,6 +226,14 @@ def _loss_cases(rng):
         case("a batch of one sequence of length 2", [2]),
         case("compute_grads=False", [5, 3], compute_grads=False),
     ]
+    # left padding: only the attention mask keeps the real tokens from the padding before them
+    left = case("left padding: the attention mask matters", [6, 3, 5])
+    batch = left.data["batch"]
+    for row in range(len(batch["input_ids"])):
+        n = int(batch["attention_mask"][row].sum())
+        for key in ("input_ids", "attention_mask", "labels"):
+            batch[key][row] = np.roll(batch[key][row], len(batch[key][row]) - n)
+    cases.append(left)
     no_labels = case("no position to predict (every label -100)", [3, 2])
     no_labels.data["batch"]["labels"][:] = -100
     # At random initialisation the model predicts no label, so an accuracy with a wrong
@@ -287,6 +307,10 @@ gpt_loss_and_grads = Exercise(
         Mistake("dropout active in evaluation (or never)",
                 "pass `training` on to gpt_forward",
                 _loss_mistake(training="False")),
+        Mistake("the attention mask not passed on",
+                "give gpt_forward the batch's attention_mask: with left padding the real tokens "
+                "would otherwise attend to the padding before them",
+                _loss_mistake(mask_arg="None")),
         Mistake("accuracy over every position",
                 "the accuracy is the share of the predicted positions (label not -100) whose "
                 "top score is the label: divide by their number, not by B * T",
@@ -336,6 +360,11 @@ def _sample_cases(rng):
              {"logits": np.zeros((1, 2)), "u": np.array([0.5])}),
         Case("u = 0 never picks a token of probability 0",
              {"logits": np.array([[-np.inf, 0.0, 0.0]]), "u": np.array([0.0])}),
+        # softmax's cumulative sum ends at 0.9999999999999999 here: u below 1 but above that
+        # is still a draw from the distribution, of the last token that has a probability
+        Case("u just below 1, probabilities that sum to just below 1: the last possible token",
+             {"logits": np.array([[-np.inf, -0.63, -0.38, -1.09, -1.28, 0.63, 0.58, -np.inf]]),
+              "u": np.array([np.nextafter(1.0, 0.0)])}),
     ]
 
 
@@ -344,16 +373,30 @@ _SAMPLE = """def sample_next_token(logits, u, temperature=1.0):
     z = {scaled}
     {probs}
     cdf = np.cumsum(probs, axis=-1)
-    return (cdf <= u[:, None] * cdf[:, -1:]).sum(axis=-1)
+    return ({count}).sum(axis=-1)
 """
 
 _SHIFTED = ("e = np.exp(z - z.max(axis=-1, keepdims=True))\n"
             "    probs = e / e.sum(axis=-1, keepdims=True)")
 
 
+_UNSCALED_U = ("compare u times the last cumulative probability, as the docstring says: "
+               "rounding can leave the total just below 1, and a u above it then finds no token "
+               "(np.argmax of all False is 0, a token that may have probability 0) or one past "
+               "the last possible one")
+
+
+_SAMPLE_HEAD = """def sample_next_token(logits, u, temperature=1.0):
+    if temperature == 0:
+        return logits.argmax(axis=-1)
+    cdf = np.cumsum(softmax(logits / temperature), axis=-1)
+"""
+
+
 def _sample_mistake(**parts):
     defaults = {"greedy": "if temperature == 0:\n        return logits.argmax(axis=-1)",
-                "scaled": "logits / temperature", "probs": _SHIFTED}
+                "scaled": "logits / temperature", "probs": _SHIFTED,
+                "count": "cdf <= u[:, None] * cdf[:, -1:]"}
     return _SAMPLE.format(**dict(defaults, **parts))
 
 
@@ -375,6 +418,18 @@ sample_next_token = Exercise(
                 "distribution with u",
                 "def sample_next_token(logits, u, temperature=1.0):\n"
                 "    return logits.argmax(axis=-1)\n"),
+        Mistake("the first token whose cumulative probability reaches u",
+                "take the first token whose cumulative probability *exceeds* u (>, or "
+                "np.searchsorted(cdf, u, side='right')): with probabilities (1/2, 1/2) and "
+                "u = 1/2 that is token 1",
+                _sample_mistake(count="cdf < u[:, None] * cdf[:, -1:]")),
+        Mistake("u not scaled by the last cumulative probability",
+                _UNSCALED_U, _sample_mistake(count="cdf <= u[:, None]")),
+        Mistake("u not scaled, the first token above it by argmax", _UNSCALED_U,
+                _SAMPLE_HEAD + "    return np.argmax(cdf > u[:, None], axis=-1)\n"),
+        Mistake("u not scaled, the count clipped to the last token", _UNSCALED_U,
+                _SAMPLE_HEAD + "    return np.minimum((cdf <= u[:, None]).sum(axis=-1), "
+                               "logits.shape[-1] - 1)\n"),
         Mistake("the softmax without its max shift",
                 "subtract each row's maximum before np.exp (lesson 01's softmax), or large "
                 "logits overflow to inf and the probabilities become NaN",
@@ -484,12 +539,16 @@ def _top_p_cases(rng):
              {"logits": np.zeros((1, 4)), "p": 0.5}),
         Case("float32 in, float32 out", {"logits": (rng.normal(size=(2, 7)) * 2)
                                          .astype(np.float32), "p": 0.8}),
+        # numpy's default sort keeps the order of 4 ties, not of these: only a stable sort does
+        Case("V=40 in five tie groups, p = 0.4: ties in vocabulary order",
+             {"logits": np.array([[2, 2, 1, 1, 0, 0, 0, 0, 3, 2, 3, 2, 2, 3, 2, 2, 2, 2, 3, 1]
+                                  * 2], dtype=float) * 2, "p": 0.4}),
     ]
 
 
 _TOP_P = """def top_p_filter(logits, p):
     probs = softmax(logits)
-    order = np.argsort({key}, axis=-1, kind="stable")
+    order = np.argsort({key}, axis=-1{kind})
     sorted_probs = np.take_along_axis(probs, order, axis=-1)
     {keep_sorted}
     {unsort}
@@ -501,7 +560,7 @@ _UNSORT = ("keep = np.empty(logits.shape, dtype=bool)\n"
 
 
 def _top_p_mistake(**parts):
-    defaults = {"key": "-probs",
+    defaults = {"key": "-probs", "kind": ', kind="stable"',
                 "keep_sorted": "keep_sorted = np.cumsum(sorted_probs, axis=-1) - sorted_probs < p",
                 "unsort": _UNSORT}
     return _TOP_P.format(**dict(defaults, **parts))
@@ -524,6 +583,11 @@ top_p_filter = Exercise(
                 "to the nucleus",
                 _top_p_mistake(keep_sorted="keep_sorted = np.cumsum(sorted_probs, axis=-1) < p\n"
                                            "    keep_sorted[..., 0] = True")),
+        Mistake("an unstable sort",
+                "sort with np.argsort(-probs, kind='stable'): the default sort may reorder tokens "
+                "of equal probability, and then the nucleus keeps other tokens than the "
+                "vocabulary order says",
+                _top_p_mistake(kind="")),
         Mistake("the mask left in sorted order",
                 "the decision is made in sorted order: put it back at each token's place in "
                 "the vocabulary (np.put_along_axis with the same order) before using it",
