@@ -114,6 +114,10 @@ lora_backward = Exercise(
                 "dh = scale * dout @ B.T (which feeds dA = x.T @ dh and dx) and dB = scale * "
                 "h.T @ dout",
                 _backward_mistake(dh="d2 @ B.T", dB="h2.T @ d2")),
+        Mistake("the scale left out of dA and dx",
+                "dA = x.T @ (scale * dout @ B.T): the scale reaches A, and x's second path, "
+                "through h, as it reaches B",
+                _backward_mistake(dh="d2 @ B.T")),
         Mistake("dB from x instead of h",
                 "B multiplies h = x @ A (..., r), so dB = scale * h.T @ dout has B's shape "
                 "(r, D_out)",
