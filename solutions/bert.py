@@ -149,7 +149,7 @@ def count_parameters(config):
     """The number of parameters of ``init_bert(config, ...)``, from the sizes alone.
 
     With D = hidden_size, V = vocab_size, P = max_position_embeddings,
-    S = type_vocab_size, F = intermediate_size, N = num_layers, C = num_labels:
+    S = type_vocab_size, F = intermediate_size, L = num_layers, C = num_labels:
 
     - embeddings: the three tables (V + P + S) D, and a LayerNorm, 2 D;
     - each encoder block: four (D, D) projections with biases, 4 (D² + D); the
@@ -181,8 +181,8 @@ def init_bert(config, rng, dtype=np.float32):
     """BERT's initialisation: weights ~ normal(0, init_std), biases 0, LayerNorms identity.
 
     Every weight matrix and embedding table is drawn from
-    ``rng.normal(0.0, config.init_std, size=shape)``; every bias (the names that
-    end in ``b``, ``b1`` or ``b2``, such as ``layers.i.bq``, and ``mlm.bias``) is
+    ``rng.normal(0.0, config.init_std, size=shape)``; every bias (the names whose
+    last part is ``b``, ``b1``, ``b2``, ``bq``, ``bk``, ``bv``, ``bo`` or ``bias``) is
     0; every LayerNorm starts as the identity (``gamma`` 1, ``beta`` 0). The
     blocks come from lesson 06's ``init_encoder_block``. The MLM decoder has no
     weight of its own: it is ``embeddings.word``. (The grader checks the names,

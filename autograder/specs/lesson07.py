@@ -143,8 +143,9 @@ def _embeddings_cases(rng, small=False):
         config = _config(V=V, D=D, P=P, type_vocab_size=S, dropout=dropout,
                          **({} if eps is None else {"layer_norm_eps": eps}))
         ids = rng.integers(0, V, size=(B, T))
-        if types == "random":
+        if types == "random":       # the first two tokens: the first and the last segment
             token_types = rng.integers(0, S, size=(B, T))
+            token_types.flat[:2] = (0, S - 1)
         elif types == "pair":       # [CLS] A A [SEP] B B [SEP]: the second half is segment 1
             token_types = (np.arange(T)[None, :] >= T // 2).repeat(B, axis=0).astype(np.int64)
         else:
@@ -412,7 +413,7 @@ mlm_head_forward = Exercise(
                 "the tanh formula differs by up to about 1e-3",
                 _mlm_mistake(activate="activated = 0.5 * dense * (1 + np.tanh(0.7978845608028654 "
                                       "* (dense + 0.044715 * dense ** 3)))\n"
-                                      "    gelu_cache = None")),
+                                      "    _, gelu_cache = gelu_forward(dense)")),
         Mistake("ReLU for the GELU",
                 "the activation is the GELU (lesson 03's gelu_forward), not a ReLU",
                 _mlm_mistake(activate="activated, gelu_cache = np.maximum(dense, 0), None")),
@@ -810,6 +811,8 @@ def _init_cases(rng):
                                                           num_labels=4)),
         case("init_std=1.0, dtype=float32", dtype="float32",
              **_config(V=64, D=32, L=1, H=1, F=32, P=48, init_std=1.0, num_labels=3)),
+        case("three segment types", **_config(V=30, D=16, L=1, H=2, F=32, P=16,
+                                                type_vocab_size=3, num_labels=2)),
     ]
 
 
@@ -1070,9 +1073,15 @@ bert_backward = Exercise(
                                        embeddings='grads.update(embeddings_backward(upstream, '
                                                   'cache["embeddings"]))')),
         Mistake("the embeddings left out",
-                "the embeddings are parameters too: finish with embeddings_backward(dhidden, "
-                "cache['embeddings']) and add its five gradients",
+                "the embeddings are parameters too: finish with embeddings_backward(d, "
+                "cache['embeddings']), d the gradient that leaves the first block, and add its "
+                "five gradients",
                 _bert_backward_mistake(embeddings="pass")),
+        Mistake("the embeddings given the model's output gradient",
+                "the embeddings' output is the first block's input: give embeddings_backward the "
+                "gradient that leaves the first block, not the one the model's output received",
+                _bert_backward_mistake(embeddings='grads.update(embeddings_backward(upstream, '
+                                                  'cache["embeddings"]))')),
         Mistake("final LayerNorm skipped (pre-LN)",
                 "a pre-LN model's output went through a final LayerNorm: go back through it "
                 "first (cache['final_ln'])",
