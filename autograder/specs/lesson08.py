@@ -143,8 +143,10 @@ SPECIAL_IN_PLACE = "entries of special_mask changed by the call"
 OUT_OF_RANGE = "random replacements outside [0, vocab_size)"
 ONE_ID = "calls whose 3 or more random replacements are all one id"
 NOT_REPRODUCIBLE = "pairs of calls with equally seeded generators that disagree"
-COUNTS = (SPECIAL_SELECTED, SPECIAL_CHANGED, WRONG_LABELS, UNSELECTED_CHANGED, IN_PLACE,
-          SPECIAL_IN_PLACE, OUT_OF_RANGE, ONE_ID, NOT_REPRODUCIBLE)
+# an input changed in place first: it can make every other count wrong (labels read from ids
+# already overwritten, say), and is then the one thing to fix
+COUNTS = (IN_PLACE, SPECIAL_IN_PLACE, SPECIAL_SELECTED, SPECIAL_CHANGED, WRONG_LABELS,
+          UNSELECTED_CHANGED, OUT_OF_RANGE, ONE_ID, NOT_REPRODUCIBLE)
 
 
 def _inputs_and_labels(result, shape):
@@ -321,6 +323,15 @@ mask_tokens = Exercise(
                 "inputs = input_ids is not a copy: writing [MASK] into it changes the "
                 "caller's batch. Start from input_ids.copy()",
                 _mask_mistake(inputs="input_ids")),
+        Mistake("input_ids changed in place, the labels read afterwards",
+                "inputs = input_ids is not a copy: writing [MASK] into it changes the caller's "
+                "batch, and labels taken from input_ids afterwards hold [MASK] and random ids. "
+                "Start from input_ids.copy()",
+                _mask_mistake(inputs="input_ids")
+                .replace("    labels = np.where(selected, input_ids, -100)\n", "")
+                .replace("    return inputs, labels\n",
+                         "    labels = np.where(selected, input_ids, -100)\n"
+                         "    return inputs, labels\n")),
         Mistake("one random id for the whole batch",
                 "draw one random id per position, rng.integers(0, vocab_size, size=shape): "
                 "without size= every replaced token of the call gets the same id",
@@ -400,6 +411,11 @@ def _collator_cases(rng):
         case("16 sentences, mlm_probability=0.5, two calls", course,
              [_sentences(rng, COURSE, rng.integers(0, 25, size=16))] * 2, mlm_probability=0.5,
              seed=2024),
+        # [PAD] = 7 is also a word of these sentences: only the attention mask tells them apart
+        case("[PAD] = 7, and 7 a word too: the attention mask finds the padding",
+             (7, COURSE["mask"], COURSE["vocab_size"], _special_ids(COURSE)),
+             [[s[:2] + [7, 7] + s[2:] for s in _sentences(rng, COURSE, [3, 12, 6, 9])]],
+             mlm_probability=0.5, seed=11),
     ]
 
 
@@ -444,6 +460,10 @@ mlm_collator = Exercise(
                 "padding must never be selected, even when pad_id is not in special_ids: "
                 "add the positions where attention_mask is 0 to the special mask",
                 _collator_mistake(special="special_tokens_mask(input_ids, self.special_ids)")),
+        Mistake("padding found by its id",
+                "find the padding with the attention mask (attention_mask == 0), not by its id: "
+                "the pad id may also be a real token's (here 7), which must stay maskable",
+                _collator_mistake(special="np.isin(input_ids, self.special_ids + [self.pad_id])")),
         Mistake("mlm_probability not passed",
                 "pass self.mlm_probability to mask_tokens; without it mask_tokens uses its "
                 "default, 0.15",
@@ -543,6 +563,8 @@ def _causal_collator_cases(rng):
              [[2, 70, 71, 72, 73, 3], [2, 3], [2, 80, 81, 3]]),
         case("equal lengths", 0, _sentences(rng, COURSE, [5, 5])),
         case("batch of one, ids as an array", 0, [np.array(_sentence(rng, BERT, 8))]),
+        case("[PAD] = 7, and 7 a word too: the attention mask finds the padding", 7,
+             [[2, 7, 50, 7, 3], [2, 60, 3], [2, 7, 7, 61, 62, 63, 3]]),
     ]
 
 
@@ -572,6 +594,14 @@ causal_lm_collator = Exercise(
                 "the inputs lose their last column, so does their attention mask: "
                 "attention_mask[:, :-1], the same shape as the inputs",
                 _causal_collator_mistake(mask="attention_mask")),
+        Mistake("padding found by its id",
+                "give causal_lm_batch the attention mask from pad_batch: the pad id may also be "
+                "a real token's (here 7), and only the mask tells them apart",
+                _causal_collator_mistake(body="inputs, labels = causal_lm_batch(input_ids, "
+                                              "(input_ids != self.pad_id).astype(np.int64))\n"
+                                              "        return {'input_ids': inputs, "
+                                              "'attention_mask': attention_mask[:, :-1], "
+                                              "'labels': labels}")),
         Mistake("the labels' mask",
                 "the attention mask describes the inputs (positions 0 to T - 2): "
                 "attention_mask[:, :-1]; attention_mask[:, 1:] hides each sentence's last "
