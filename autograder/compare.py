@@ -131,7 +131,12 @@ def _compare(expected, got, tol, path):
             return Difference(path, "keys", f"{path}: the keys differ: {'; '.join(parts)}",
                               expected, got)
         for key in expected:
-            label = key if path == "result" else f"{path}[{key!r}]"
+            if path == "result":
+                label = key
+            elif " " in path:         # a phrase such as spec.THROUGH_CACHE: "dx from the ..."
+                label = f"{key} from {path}"
+            else:
+                label = f"{path}[{key!r}]"
             diff = _compare(expected[key], got[key], tol, label)
             if diff:
                 return diff

@@ -131,7 +131,7 @@ def dtypes_of(value):
 # learner's cache, with a fixed upstream gradient, and must get the gradients it gets from the
 # reference cache. A cache laid out otherwise than the docstring says then fails in the forward
 # exercise, rather than later in the learner's own backward pass.
-THROUGH_CACHE = "gradients the reference backward pass gets from your cache"
+THROUGH_CACHE = "the reference backward pass on your cache"   # "dx from the reference ..."
 
 
 def through_cache(backward, out, cache):

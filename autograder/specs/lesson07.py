@@ -561,6 +561,11 @@ pooler_forward = Exercise(
         Mistake("the last token instead of the first",
                 "[CLS] is the first token of every sequence: hidden[:, 0]",
                 _POOLER.format(first="hidden[:, -1]", activate="np.tanh(pre)")),
+        Mistake("the value before tanh cached",
+                "cache the pooled output, tanh's result: the backward pass reads tanh' = "
+                "1 - pooled**2 from it (the cache is (linear_cache, pooled, hidden.shape))",
+                _POOLER.format(first="hidden[:, 0]", activate="np.tanh(pre)")
+                .replace("(linear_cache, pooled, hidden.shape)", "(linear_cache, pre, hidden.shape)")),
         Mistake("the first sequence instead of the first token",
                 "hidden is (B, T, D): the first token of every sequence is hidden[:, 0] (B, D); "
                 "hidden[0] is every token of the first sequence",
