@@ -540,6 +540,10 @@ _STEP = "    optimizer.step()\n"
 _SCHEDULE = "    if scheduler is not None:\n        scheduler.step()\n"
 
 
+_SCHEDULER_FIRST = ("call scheduler.step() after optimizer.step(): stepping it first skips the "
+                    "first learning rate of the schedule (PyTorch warns about it)")
+
+
 def _step_mistake(*parts):
     return _STEP_TEMPLATE.format(body="".join(parts).rstrip("\n"))
 
@@ -579,9 +583,21 @@ torch_training_step = _TorchExercise(
                 .format(body=(_ZERO + _FORWARD + _BACKWARD + _CLIP + _STEP + _SCHEDULE)
                         .rstrip("\n"))),
         Mistake("scheduler stepped before the optimizer",
-                "call scheduler.step() after optimizer.step(): stepping it first skips the first "
-                "learning rate of the schedule (PyTorch warns about it)",
+                _SCHEDULER_FIRST,
                 _step_mistake(_ZERO, _FORWARD, _BACKWARD, _CLIP, _SCHEDULE, _STEP)),
+        Mistake("scheduler stepped before the optimizer, the learning rate read between",
+                _SCHEDULER_FIRST,
+                _STEP_TEMPLATE.replace('    learning_rate = optimizer.param_groups[0]["lr"]\n', "")
+                .format(body=(_ZERO + _FORWARD + _BACKWARD + _CLIP + _SCHEDULE
+                              + '    learning_rate = optimizer.param_groups[0]["lr"]\n'
+                              + _STEP).rstrip("\n"))),
+        Mistake("no clipping asked, every gradient zeroed",
+                "clip_grad_norm_(..., 0) scales every gradient by 0, and nothing moves: when "
+                "max_grad_norm is None or 0, pass math.inf, which measures the norm and clips "
+                "nothing",
+                _step_mistake(_ZERO, _FORWARD, _BACKWARD,
+                              _CLIP.replace("max_grad_norm or math.inf", "max_grad_norm or 0.0"),
+                              _STEP, _SCHEDULE)),
     ],
 )
 
@@ -1004,7 +1020,7 @@ def _weights_cases(rng):
         return Case(name, data={"config": config, "seed": seed, "dtype": dtype,
                                 "batch": _bert_batch(rng, config["vocab_size"], 2, 6, [6, 3])})
     return [
-        case("post-LN, 2 layers", 0),
+        case("post-LN, 2 layers; the model trains on after the call", 0),
         case("a float64 model (model.double())", 3, dtype="float64"),
         case("a bfloat16 model, which NumPy cannot hold", 4, dtype="bfloat16"),
         case("pre-LN, 1 layer", 1, pre_ln=True, num_layers=1),
@@ -1012,6 +1028,10 @@ def _weights_cases(rng):
              intermediate_size=20, num_labels=5),
     ]
 
+
+_SHARED_MEMORY = ("tensor.numpy() shares memory with the tensor (and so does "
+                  "np.ascontiguousarray of an array already contiguous): copy (np.array(...) or "
+                  ".copy()), or the saved arrays change as training goes on")
 
 _WEIGHTS_TEMPLATE = """def numpy_weights(model):
     params = {{}}
@@ -1032,9 +1052,12 @@ numpy_weights = _TorchExercise(
                 "transpose the weights marked transposed back (.T)",
                 _WEIGHTS_TEMPLATE.format(convert="value.numpy().copy()")),
         Mistake("arrays share the parameters' memory",
-                "tensor.numpy() shares memory with the tensor: copy (np.array(...) or .copy()), "
-                "or the saved arrays change as training goes on",
+                _SHARED_MEMORY,
                 _WEIGHTS_TEMPLATE.format(convert="value.T.numpy() if transposed else value.numpy()")),
+        Mistake("the untransposed arrays share the parameters' memory",
+                _SHARED_MEMORY,
+                _WEIGHTS_TEMPLATE.format(convert="np.ascontiguousarray(value.T.numpy()) "
+                                                 "if transposed else value.numpy()")),
         Mistake("PyTorch's names",
                 "return our NumPy names (the keys of torch_names(model.config)), in our layout; "
                 "state_dict() has PyTorch's names and the tied decoder a second time",
