@@ -479,8 +479,9 @@ def skipped(exercise):
 def judge(exercise, cases, outcome, code=None):
     """Turn the child's raw outputs into a scored, explained ExerciseResult.
 
-    ``code`` is the learner's source, for the exercises that ask for no Python loops: they
-    get one case more (``spec.NO_LOOPS_CASE``), which fails when a function in it loops.
+    ``code`` is the learner's source, for the exercises whose docstring states a rule about
+    the code (no Python loops, a product never formed): one case more per rule
+    (``Exercise.all_source_rules``), which fails where the code breaks it.
     """
     common = {"output": outcome.output, "seconds": outcome.seconds}
     if outcome.status != "ok":
@@ -544,16 +545,15 @@ def judge(exercise, cases, outcome, code=None):
             first_failure = (case, case_results[-1])
             first_failure_raised = entry["error"] is not None
 
-    if exercise.no_loops and code is not None:
-        loops = spec.python_loops(code)
+    for rule in exercise.all_source_rules if code is not None else ():
+        found = rule.find(code)
         detail = ""
-        if loops:
-            line, what = loops[0]
-            detail = (f"line {line} has {what}; this exercise asks for array operations only"
-                      f"\nhint: {exercise.no_loops}")
-        case_results.append(CaseResult(spec.NO_LOOPS_CASE, not loops, detail))
-        if loops and first_failure is None:
-            first_failure = (Case(spec.NO_LOOPS_CASE), case_results[-1])
+        if found:
+            line, what = found[0]
+            detail = f"line {line} {what}; {rule.asks}\nhint: {rule.hint}"
+        case_results.append(CaseResult(rule.case, not found, detail))
+        if found and first_failure is None:
+            first_failure = (Case(rule.case), case_results[-1])
 
     n_passed = sum(c.passed for c in case_results)
     score = exercise.points * n_passed / len(case_results) if case_results else 0.0

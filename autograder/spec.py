@@ -176,6 +176,7 @@ class Exercise:
                                           # keep their inputs), see ``inputs_kept``
     no_loops: str = ""                    # where the docstring says "no Python loops": a hint
                                           # for the extra case that checks it (python_loops)
+    source_rules: tuple = ()              # other SourceRules the docstring states about the code
     lesson: Any = None                    # set by the Lesson that holds it
 
     @property
@@ -191,6 +192,13 @@ class Exercise:
         if self.keep_inputs is not None:
             return self.keep_inputs
         return self.symbol.endswith(("_forward", "_backward"))
+
+    @property
+    def all_source_rules(self):
+        """The rules read from the learner's code, each one case more: ``no_loops`` first."""
+        loops = SourceRule(NO_LOOPS_CASE, _loops_found,
+                           "this exercise asks for array operations only", self.no_loops)
+        return ((loops,) if self.no_loops else ()) + tuple(self.source_rules)
 
     def make_cases(self):
         """The seeded cases: the same list every time."""
@@ -323,6 +331,21 @@ _LOOPS = {ast.For: "a `for` loop", ast.AsyncFor: "a `for` loop", ast.While: "a `
           ast.ListComp: "a list comprehension", ast.SetComp: "a set comprehension",
           ast.DictComp: "a dict comprehension", ast.GeneratorExp: "a generator expression"}
 NO_LOOPS_CASE = "no Python loops"
+
+
+@dataclass
+class SourceRule:
+    """A rule a docstring states about the code itself (no loops, a product never formed),
+    checked by reading the learner's source: one case more, which fails with
+    "line N <what>; <asks>" and the hint."""
+    case: str                             # the extra case's name
+    find: Callable[[str], list]           # code -> [(line, what)], e.g. (3, "has a `for` loop")
+    asks: str                             # what the docstring asks instead
+    hint: str
+
+
+def _loops_found(code):
+    return [(line, f"has {what}") for line, what in python_loops(code)]
 
 
 def python_loops(code):

@@ -161,3 +161,23 @@ def test_torch_lora_linear_freezes_its_layer_and_computes_lora_forward():
     merged = lora.merge_lora(base.weight.detach().numpy().T, layer.A.detach().numpy(),
                              layer.B.detach().numpy(), 2.0)
     assert np.allclose(layer.merged_weight().detach().numpy().T, merged, atol=1e-12)
+
+
+def test_forming_a_times_b_in_lora_forward_costs_a_case():
+    """The docstring says A @ B is never formed: the right numbers that way lose the one case
+    the grader adds by reading the code, in any spelling of the product."""
+    from autograder import grader, specs
+    exercise = specs.get_exercise("17.lora_forward")
+    formed = ("def lora_forward(x, W, b, A, B, scale):\n    h = x @ A\n"
+              "    return x @ W + b + scale * (x @ ({product})), (x, W, A, B, scale, h)\n")
+    n_cases = len(exercise.make_cases())
+    for product in ("A @ B", "np.matmul(A, B)", "np.dot(A, B)", "A.dot(B)"):
+        result = grader.grade(exercise, source=formed.format(product=product))
+        assert result.status == "failed", (product, result.message)
+        assert result.score == round(exercise.points * n_cases / (n_cases + 1), 2), product
+        assert 'case "A @ B never formed"' in result.message and "line 3 forms A @ B" in result.message
+    # (x @ A) @ B, and A @ B outside the function (a quick test in the cell), are fine
+    right = ("def lora_forward(x, W, b, A, B, scale):\n    h = x @ A\n"
+             "    return x @ W + b + scale * (h @ B), (x, W, A, B, scale, h)\n\n"
+             "A, B = np.ones((3, 1)), np.ones((1, 2))\nfull = A @ B\n")
+    assert grader.grade(exercise, source=right).status == "passed"

@@ -5,13 +5,17 @@ The gradients are graded against central differences of the definitions
 a small two-layer network whose loss function travels in the case as arrays.
 """
 
+import ast
+import textwrap
+
 import numpy as np
 
 from solutions import bert, lora
 
 from ..compare import GRADIENT
 from ..gradcheck import numerical_gradient
-from ..spec import Case, Exercise, Lesson, Mistake, copy_arrays, unchanged, named_results
+from ..spec import (Case, Exercise, Lesson, Mistake, SourceRule, copy_arrays, named_results,
+                    unchanged)
 from .lesson03 import backward_exercise, run_forward
 
 PRELUDE = "import math\n\nimport numpy as np\n\nfrom solutions.lora import LORA_TARGETS\n"
@@ -55,10 +59,43 @@ def _forward_mistake(out="x @ W + b + scale * (h @ B)", cache="(x, W, A, B, scal
     return _FORWARD.format(out=out, cache=cache)
 
 
+def _products_of_a_and_b(code):
+    """``[(line, "forms A @ B")]`` where a function multiplies the names A and B themselves:
+    ``A @ B``, ``np.matmul(A, B)``, ``np.dot(A, B)`` or ``A.dot(B)``."""
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return []
+    found = set()
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.Lambda)):
+            continue
+        for node in ast.walk(function):
+            pair = ()
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+                pair = (node.left, node.right)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in ("matmul", "dot") and len(node.args) == 2:
+                    pair = tuple(node.args)
+                elif node.func.attr == "dot" and len(node.args) == 1:
+                    pair = (node.func.value, node.args[0])
+            if [getattr(p, "id", None) for p in pair] == ["A", "B"]:
+                found.add((node.lineno, "forms A @ B"))
+    return sorted(found)
+
+
+NEVER_AB = SourceRule(
+    "A @ B never formed", _products_of_a_and_b,
+    "the docstring asks for (x @ A) @ B, which never builds the (D_in, D_out) matrix A @ B",
+    "compute h = x @ A first, then h @ B: r (D_in + D_out) operations per row of x instead of "
+    "D_in D_out, and no matrix the size of W (the lesson timed both)")
+
+
 lora_forward = Exercise(
     id="17.lora_forward", symbol="lora_forward", points=2,
     title="a frozen linear layer plus a low-rank adapter",
     reference=lora.lora_forward, cases=_layer_cases, run=run_forward,
+    source_rules=(NEVER_AB,),
     mistakes=[
         Mistake("the scale left out",
                 "the adapter's output is multiplied by scale (alpha / r): out = x @ W + b + "
