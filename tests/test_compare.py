@@ -144,3 +144,15 @@ def test_a_list_where_a_float32_array_belongs_is_named_as_a_list():
     diff = compare(np.zeros(3, dtype=np.float32), [0.0, 0.0, 0.0])
     assert diff.kind == "dtype" and "a list (read as float64)" in diff.text
     assert generic_hint(diff).startswith("return a NumPy array, not a list")
+
+
+def test_differences_at_float32_rounding_get_the_float32_hint():
+    """A float64 result that went through float32 somewhere differs from the expected one by
+    about 1e-7 of its values: too much for a gradient check, and the hint says where to look."""
+    exp = np.random.default_rng(0).normal(size=(6, 5))
+    tight = Tolerance(rtol=1e-9, atol=1e-12)
+    via_float32 = exp.astype(np.float32).astype(np.float64)
+    assert "float32's rounding" in generic_hint(compare(exp, via_float32, tight))
+    assert generic_hint(compare(exp, exp * (1 + 1e-4), tight)) is None   # a real difference
+    assert "float32's rounding" not in (generic_hint(compare(exp.astype(np.float32),
+                                                           exp.astype(np.float32) * 1.1)) or "")
