@@ -311,10 +311,13 @@ def _generic_hint(diff):
                     return (f"every value is {r:.6g} times the expected one: a constant factor "
                             "is missing or extra (a sum instead of a mean? 1/N? a factor 2? a "
                             "scale such as sqrt(d) or 1/sqrt(d)?)")
-        # float64 expected, and every difference at float32's rounding (2**-24 = 6e-8 relative)
+        # float64 expected, every difference at float32's rounding (2**-24 = 6e-8 relative), and
+        # every value one that float32 can hold: computed in float32 (an eps used otherwise
+        # also makes differences this small, but not values that are all float32 numbers)
         scale = np.abs(e).max() if e.size else 0.0
         worst = np.abs(g - e).max() / scale if scale > 0 and np.all(np.isfinite(g)) else 0.0
-        if exp.dtype == np.float64 and 1e-8 <= worst <= 3e-6:
+        if exp.dtype == np.float64 and 1e-8 <= worst <= 3e-6 and \
+                np.array_equal(g, g.astype(np.float32).astype(np.float64)):
             return ("the differences are as small as float32's rounding (about 1e-7 of the "
                     "values): is something computed in float32 on the way (a float32 tensor or "
                     "array, dtype=np.float32)? This exercise computes in float64")

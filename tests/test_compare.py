@@ -154,5 +154,7 @@ def test_differences_at_float32_rounding_get_the_float32_hint():
     via_float32 = exp.astype(np.float32).astype(np.float64)
     assert "float32's rounding" in generic_hint(compare(exp, via_float32, tight))
     assert generic_hint(compare(exp, exp * (1 + 1e-4), tight)) is None   # a real difference
+    # as small, but not float32 numbers: an eps used otherwise, say, not float32
+    assert generic_hint(compare(exp, exp * (1 + 1e-7), tight)) is None
     assert "float32's rounding" not in (generic_hint(compare(exp.astype(np.float32),
                                                            exp.astype(np.float32) * 1.1)) or "")
