@@ -56,7 +56,8 @@ class Adam:
     ``p -= lr * m_hat / (sqrt(v_hat) + eps)``.
 
     Args:
-        params: list of float arrays, updated in place by ``step``.
+        params: list of float arrays, kept in ``self.params`` (AdamW builds on
+            that name) and updated in place by ``step``.
         lr: float, the learning rate, kept in ``self.lr`` (a schedule may change it
             between steps).
         betas: (b1, b2), the decay rates of the two moving averages.

@@ -19,19 +19,44 @@ def run_optimizer(cls, case):
     opt = cls(params, **case.kwargs)
     history = [[] for _ in params]
     lrs = case.data.get("lrs")                # a schedule's rates, set through opt.lr
-    grads_left_alone = True
+    given_each_step = []
     for step, grads in enumerate(case.data["grads"]):
         if lrs is not None:
             opt.lr = lrs[step]
         given = [g.copy() for g in grads]
         opt.step(given)
-        # the caller's gradients (a model's grads, which it goes on adding into) stay as given
-        grads_left_alone &= all(np.array_equal(a, b) for a, b in zip(given, grads))
+        given_each_step.append(given)
         for k, p in enumerate(params):
             history[k].append(p.copy())
+    # the caller's gradients (a model's grads, which it goes on adding into) stay as given,
+    # also after later steps: a velocity that *is* the first step's gradient array changes it
+    left_alone = all(np.array_equal(a, b) for given, grads in zip(given_each_step, case.data["grads"])
+                     for a, b in zip(given, grads))
     return {**{f"params[{k}] after each step (step, ...)": np.stack(h)
                for k, h in enumerate(history)},
-            "the gradients given to step() left as they were": grads_left_alone}
+            "the gradients given to step() left as they were, after every later step": left_alone}
+
+
+def run_adam(cls, case):
+    """``run_optimizer``; in the case that asks, the parameters kept as ``self.params``, the
+    name the docstring gives and AdamW builds on (the grader's AdamW inherits the reference
+    Adam, whose parameters are there)."""
+    result = run_optimizer(cls, case)
+    if case.data.get("self.params"):
+        params = [p.copy() for p in case.args["params"]]
+        kept = getattr(cls(params, **case.kwargs), "params", None)
+        result["self.params holds the parameter arrays given"] = \
+            isinstance(kept, (list, tuple)) and len(kept) == len(params) and \
+            all(a is b for a, b in zip(kept, params))
+    return result
+
+
+def _with_params_case(cases):
+    """The cases, the first one again as the case that checks ``self.params``."""
+    first = cases[0].copy()
+    first.name = "the parameters kept as self.params"
+    first.data["self.params"] = True
+    return cases + [first]
 
 
 def _grad_steps(rng, shapes, steps, scale=1.0):
@@ -148,8 +173,8 @@ def _adam_mistake(**parts):
 adam = Exercise(
     id="02.adam", symbol="Adam", points=3,
     title="Adam with bias correction",
-    reference=optimizers.Adam, run=run_optimizer,
-    cases=lambda rng: _optimizer_cases(rng, _ADAM_SETTINGS),
+    reference=optimizers.Adam, run=run_adam,
+    cases=lambda rng: _with_params_case(_optimizer_cases(rng, _ADAM_SETTINGS)),
     mistakes=[
         Mistake("no bias correction",
                 "m and v start at 0, so early on they are too small; divide them by "
@@ -194,8 +219,8 @@ _ADAMW_L2 = """class AdamW(Adam):
 adamw = Exercise(
     id="02.adamw", symbol="AdamW", points=2,
     title="AdamW: decoupled weight decay",
-    reference=optimizers.AdamW, run=run_optimizer, requires=("02.adam",),
-    cases=lambda rng: _optimizer_cases(rng, _ADAMW_SETTINGS),
+    reference=optimizers.AdamW, run=run_adam, requires=("02.adam",),
+    cases=lambda rng: _with_params_case(_optimizer_cases(rng, _ADAMW_SETTINGS)),
     mistakes=[
         Mistake("L2 in the gradient",
                 "adding weight_decay * p to the gradient is L2 regularisation, which Adam then "
