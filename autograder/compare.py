@@ -10,6 +10,7 @@ off by a constant factor, sign flipped, forgot ``return``).
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,8 +146,12 @@ def _compare(expected, got, tol, path):
         return Difference(path, "type", f"{path}: expected {expected!r}, got {_describe_type(got)}",
                           expected, got)
     if expected != got:
-        return Difference(path, "values", f"{path}: expected {expected!r}, got {got!r}",
-                          expected, got)
+        text = f"{path}: expected {expected!r}, got {got!r}"
+        if isinstance(expected, str) and isinstance(got, str) and \
+                unicodedata.normalize("NFC", expected) == unicodedata.normalize("NFC", got):
+            text += (" (they look alike but are different characters: expected "
+                     f"{ascii(expected)}, got {ascii(got)})")
+        return Difference(path, "values", text, expected, got)
     return None
 
 
@@ -266,28 +271,14 @@ def _generic_hint(diff):
         if got.ndim == exp.ndim - 1 or got.ndim == exp.ndim + 1:
             return "one axis too few or too many: a reduction over the wrong axis, or keepdims?"
         return None
+    if diff.kind == "values" and isinstance(exp, str) and isinstance(got, str) and \
+            _dtype_name(exp) and _dtype_name(got):  # a driver's "dtypes of every array" entry
+        return _dtype_hint(np.dtype(exp), np.dtype(got))
     if diff.kind == "dtype":
         if isinstance(got, (list, tuple)):
             return "return a NumPy array, not a list: a list has no dtype of its own (NumPy reads " \
                    "numbers as float64 or int64), and array code cannot use it"
-        if exp.dtype.kind == "f" and np.asarray(got).dtype.kind == "b":
-            return "a boolean array where floats are expected: a comparison such as x > 0 " \
-                   "gives booleans; convert with .astype(x.dtype), or build the result with " \
-                   "np.zeros and set its entries"
-        if exp.dtype.kind == "f" and np.asarray(got).dtype.kind in "iu":
-            return "integer dtype where floats are expected: a // where / belongs, or an " \
-                   "array started as integers (np.zeros(shape) is float64)"
-        if exp.dtype.kind in "iu" and np.asarray(got).dtype.kind == "f":
-            return "a float where a whole number is expected: count in integers (// rather " \
-                   "than /, int(...) at the end, or an array made with dtype=np.int64)"
-        if exp.dtype == np.float32 and np.asarray(got).dtype == np.float64:
-            return "float64 where float32 is expected: a float64 array, or a NumPy scalar " \
-                   "such as np.sqrt(d) or mask.sum() (an int64), promotes the result " \
-                   "(math.sqrt(d) and int(mask.sum()) do not)"
-        if exp.dtype == np.float64 and np.asarray(got).dtype == np.float32:
-            return "float32 where float64 is expected: a float32 input, or a dtype=np.float32 " \
-                   "somewhere, carries through (np.zeros(shape) alone gives float64)"
-        return None
+        return _dtype_hint(exp.dtype, np.asarray(got).dtype)
     if diff.kind == "nonfinite":
         return "NaN or Inf appeared: an overflow in exp, a log of 0, or 0/0; look at this " \
                "case's inputs (huge values? zeros?)"
@@ -321,6 +312,35 @@ def _generic_hint(diff):
             return ("the differences are as small as float32's rounding (about 1e-7 of the "
                     "values): is something computed in float32 on the way (a float32 tensor or "
                     "array, dtype=np.float32)? This exercise computes in float64")
+    return None
+
+
+def _dtype_name(text):
+    try:
+        return np.dtype(text).kind in "biuf"
+    except TypeError:
+        return False
+
+
+def _dtype_hint(expected, got):
+    """A hint for an array of dtype ``got`` where ``expected`` was asked, or None."""
+    if expected.kind == "f" and got.kind == "b":
+        return "a boolean array where floats are expected: a comparison such as x > 0 " \
+               "gives booleans; convert with .astype(x.dtype), or build the result with " \
+               "np.zeros and set its entries"
+    if expected.kind == "f" and got.kind in "iu":
+        return "integer dtype where floats are expected: a // where / belongs, or an " \
+               "array started as integers (np.zeros(shape) is float64)"
+    if expected.kind in "iu" and got.kind == "f":
+        return "a float where a whole number is expected: count in integers (// rather " \
+               "than /, int(...) at the end, or an array made with dtype=np.int64)"
+    if expected == np.float32 and got == np.float64:
+        return "float64 where float32 is expected: a float64 array (np.zeros(shape) without " \
+               "dtype=...), or a NumPy scalar such as np.sqrt(d) or mask.sum() (an int64), " \
+               "promotes the result (math.sqrt(d) and int(mask.sum()) do not)"
+    if expected == np.float64 and got == np.float32:
+        return "float32 where float64 is expected: a float32 input, or a dtype=np.float32 " \
+               "somewhere, carries through (np.zeros(shape) alone gives float64)"
     return None
 
 

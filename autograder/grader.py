@@ -333,10 +333,12 @@ def _mistaken(exercise, obj, case):
 def _hint_for(exercise, case, expected, got, diff, outcomes=()):
     """The hint of the known mistake whose output equals the learner's, else a generic hint.
 
-    With ``outcomes`` (every case's ``(case, value)``; given for the first failure, whose hint
-    the learner reads first), when several mistakes give the learner's output on this case,
-    the one that agrees with the learner on the most cases explains it best. Without them the
-    first that matches is taken.
+    With ``outcomes`` (every case's ``(case, value, expected)``; given for the first failure,
+    whose hint the learner reads first), a mistake that gets wrong values where the learner's
+    are right is not theirs, even if it gives their output here (a ``+=`` mistake, right on a
+    case without repeated ids, only float64 there, "explains" a learner whose only slip is the
+    dtype); and when several mistakes remain, the one that agrees with the learner on the most
+    cases explains it best. Without ``outcomes`` the first that matches is taken.
     """
     matching = []
     for mistake, obj in _mistake_objects(exercise):
@@ -347,11 +349,24 @@ def _hint_for(exercise, case, expected, got, diff, outcomes=()):
             matching.append((mistake, obj))
             if not outcomes:
                 break
+    if matching and outcomes:
+        passed = [(other, right) for other, value, right in outcomes
+                  if compare(right, value, exercise.tolerance) is None]
+
+        def wrong_where_learner_is_right(pair):
+            for other, right in passed:
+                mistaken = _mistaken(exercise, pair[1], other)
+                difference = None if mistaken is None else \
+                    compare(right, mistaken, exercise.tolerance)
+                if difference is not None and difference.kind != "dtype":
+                    return True              # (a template sloppy about dtypes still counts)
+            return False
+        matching = [pair for pair in matching if not wrong_where_learner_is_right(pair)]
     if not matching:
         return generic_hint(diff)
     if len(matching) > 1:
         def agreement(pair):
-            return sum(1 for other, value in outcomes
+            return sum(1 for other, value, _ in outcomes
                        if (mistaken := _mistaken(exercise, pair[1], other)) is not None
                        and compare(mistaken, value, exercise.tolerance) is None)
         matching.sort(key=agreement, reverse=True)      # stable: ties keep the catalogue's order
@@ -511,6 +526,12 @@ def judge(exercise, cases, outcome, code=None):
 
     case_results, first_failure, first_failure_raised = [], None, False
     warnings_seen = []
+    expected_values = {}
+
+    def expected_of(case):                   # the reference's output, computed once per case
+        if id(case) not in expected_values:
+            expected_values[id(case)] = exercise.expected_for(case)
+        return expected_values[id(case)]
     for case, entry in zip(cases, entries):
         for w in entry["warnings"]:
             if w not in warnings_seen:
@@ -521,7 +542,7 @@ def judge(exercise, cases, outcome, code=None):
                 detail += " (remove `raise NotImplementedError` once your code is written)"
             case_results.append(CaseResult(case.name, False, detail))
         else:
-            expected = exercise.expected_for(case)
+            expected = expected_of(case)
             diff = compare(expected, entry["value"], exercise.tolerance)
             kept = exercise.inputs_kept and entry.get("mutated")
             if diff is None and not kept:
@@ -534,7 +555,8 @@ def judge(exercise, cases, outcome, code=None):
                 continue
             detail = diff.text
             outcomes = [] if first_failure is not None else \
-                [(c, e["value"]) for c, e in zip(cases, entries) if e["error"] is None]
+                [(c, e["value"], expected_of(c)) for c, e in zip(cases, entries)
+                 if e["error"] is None]
             hint = _hint_for(exercise, case, expected, entry["value"], diff, outcomes)
             if hint:
                 detail += f"\nhint: {hint}"

@@ -901,8 +901,9 @@ def run_module(Module, case):
     returned = model.eval()
     result["mode after model.eval()"] = _modes(record)
     result["model.eval() returns"] = "the model" if returned is model else _describe_type(returned)
-    model.train()
+    returned = model.train()
     result["mode after model.train()"] = _modes(record)
+    result["model.train() returns"] = "the model" if returned is model else _describe_type(returned)
     branch = case.data["branch"]
     record["nodes"][branch].eval()
     result[f"mode after model.{branch.rstrip('.')}.eval()"] = _modes(record)

@@ -140,6 +140,14 @@ strip_accents = Exercise(
                 "def strip_accents(text):\n"
                 "    composed = unicodedata.normalize('NFC', text)\n"
                 "    return ''.join(c for c in composed if unicodedata.category(c) != 'Mn')\n"),
+        Mistake("composed again after the marks are dropped",
+                "stop once the marks are dropped: NFC afterwards puts decomposed letters back "
+                "together (Korean syllables from their jamo), which BERT's tokenizer keeps "
+                "decomposed",
+                "def strip_accents(text):\n"
+                "    decomposed = unicodedata.normalize('NFD', text)\n"
+                "    kept = ''.join(c for c in decomposed if unicodedata.category(c) != 'Mn')\n"
+                "    return unicodedata.normalize('NFC', kept)\n"),
         Mistake("NFKD",
                 "NFKD also rewrites compatibility characters (ﬁ -> fi, Ａ -> A, ² -> 2), which "
                 "BERT's accent stripping keeps: use NFD",
@@ -229,6 +237,10 @@ def _basic_cases(rng):
         Case("Japanese", {"text": "東京タワーは高い。"}),
         Case("only spaces", {"text": "   \n\t  "}),
         Case("empty", {"text": ""}),
+        # "_" is ASCII punctuation (a regex's \w holds it); € ° © are symbols, not split off
+        Case("underscores, and symbols inside words", {"text": "snake_case x_y 5€ 10°C a©b"}),
+        Case("line and paragraph separators (str.split() splits there, split(' ') does not)",
+             {"text": "line\u2028separator\u2029paragraph"}),
     ]
 
 
@@ -285,6 +297,22 @@ basic_tokenize = Exercise(
                 "punctuation, for Unicode; BERT splits every ASCII punctuation character too "
                 "(string.punctuation)",
                 _basic_mistake(is_punct='unicodedata.category(char).startswith("P")')),
+        Mistake("words cut with a regular expression",
+                "split off punctuation character by character, with the rule of the docstring: "
+                "\\w+|[^\\w\\s] keeps '_' inside words (it is ASCII punctuation) and splits "
+                "off symbols such as € and © (BERT keeps them in the word)",
+                "import re\n\n\n"
+                "def basic_tokenize(text):\n"
+                "    text = isolate_cjk_chars(clean_text(text))\n"
+                "    tokens = []\n"
+                "    for word in text.split():\n"
+                "        tokens += re.findall(r'\\w+|[^\\w\\s]', strip_accents(word.lower()))\n"
+                "    return tokens\n"),
+        Mistake("split on ' ' only",
+                "split with str.split() (no argument): it splits on every kind of whitespace, "
+                "the line and paragraph separators U+2028 and U+2029 that clean_text keeps "
+                "included, and drops empty strings",
+                _basic_mistake().replace("text.split()", "text.split(' ')")),
         Mistake("text not cleaned",
                 "start with clean_text: zero-width and control characters must go, and every "
                 "kind of space becomes \" \"",
@@ -536,6 +564,9 @@ def _bpe_cases(rng):
         Case("counts matter", {"word_counts": {"ab": 1, "bc": 2, "abc": 1}, "num_merges": 2}),
         Case("a tie: the smallest pair wins", {"word_counts": {"cd": 1, "ab": 1}, "num_merges": 1}),
         Case("ties all the way", {"word_counts": {"xy": 2, "ba": 2, "ab": 2}, "num_merges": 3}),
+        # ('b', '##c') comes before ('ba', '##a') as pairs, after it as merged strings
+        Case("a tie where the pair order and the merged string's order differ",
+             {"word_counts": {"c": 2, "baa": 2, "bc": 2, "ba": 2}, "num_merges": 6}),
         Case("stops when every word is one symbol",
              {"word_counts": {"a": 3, "bb": 1, "ccc": 2}, "num_merges": 10}),
         Case("no merges", {"word_counts": {"hello": 1}, "num_merges": 0}),
