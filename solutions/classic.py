@@ -29,7 +29,7 @@ def entropy(labels):
         return 0.0
     _, counts = np.unique(labels, return_counts=True)
     p = counts / counts.sum()
-    return float(-np.sum(p * np.log2(p)))
+    return float(np.sum(p * np.log2(1 / p)))         # every term >= 0: no -0.0 for one class
 
 
 def information_gain(labels, goes_left):
@@ -47,7 +47,8 @@ def information_gain(labels, goes_left):
     """
     n = len(labels)
     left, right = labels[goes_left], labels[~goes_left]
-    return entropy(labels) - len(left) / n * entropy(left) - len(right) / n * entropy(right)
+    gain = entropy(labels) - len(left) / n * entropy(left) - len(right) / n * entropy(right)
+    return max(0.0, gain)              # rounding leaves -1e-16 where a split gains nothing
 
 
 def best_split(X, y):

@@ -99,5 +99,12 @@ def test_a_failure_after_changing_an_input_in_place_says_so():
                              "        column = X[:, j].copy()\n").replace(
         "    return best\n", "    X[:] = 0.0\n    return best\n")
     result = grader.grade(exercise, source=passing)        # right answer, then X wiped
+    assert result.status == "failed", result.message        # the docstring: X is not modified
+    assert "X left as it was: got False, expected True" in result.message
+    # where the docstring promises nothing, the right answer passes, with the warning shown
+    softmax = specs.get_exercise("01.softmax")
+    in_place = ("def softmax(x, axis=-1):\n    x -= x.max(axis=axis, keepdims=True)\n"
+                "    np.exp(x, out=x)\n    x /= x.sum(axis=axis, keepdims=True)\n    return x\n")
+    result = grader.grade(softmax, source=in_place)
     assert result.status == "passed" and result.warnings
-    assert "warning: your code changed its input" in report.table([(exercise.lesson, [result])])
+    assert "warning: your code changed its input" in report.table([(softmax.lesson, [result])])

@@ -353,6 +353,10 @@ def _contrastive_cases(rng):
                                                      "candidates": _unit(rng, 2, 5)}),
         Case("N=8, D=16, scale=50", {"anchors": _unit(rng, 8, 16),
                                      "candidates": _unit(rng, 8, 16)}, {"scale": 50.0}),
+        # scores up to 1000: exp overflows unless each row's maximum is subtracted first
+        Case("scale=1000 (a very low temperature)", {"anchors": _unit(rng, 4, 6),
+                                                     "candidates": _unit(rng, 5, 6)},
+             {"scale": 1000.0}),
     ]
 
 
@@ -388,13 +392,25 @@ contrastive_loss = Exercise(
                 "loss does not grow with the batch",
                 _contrastive_mistake(reduce="np.sum", dscale="scale")),
         Mistake("scale missing from the gradient",
-                "S = scale * A C^T, so dA = scale * dP C / N: the chain rule brings the scale "
-                "into both gradients",
+                "S = scale * A C^T, so dA = scale * (softmax(S) - I) C / N: the chain rule "
+                "brings the scale into both gradients",
                 _contrastive_mistake(dscale="1.0 / N")),
         Mistake("no scale",
                 "multiply the cosines by `scale` before the softmax: cosines in [-1, 1] give "
                 "a softmax too flat to learn from",
                 _contrastive_mistake(scores="anchors @ candidates.T", dscale="1.0 / N")),
+        Mistake("the softmax without its max shift",
+                "subtract each row's maximum before exp (or use lesson 01's softmax and "
+                "log_softmax): scale * cosine reaches the hundreds at a low temperature, and "
+                "exp overflows to inf",
+                "def contrastive_loss(anchors, candidates, scale=20.0):\n"
+                "    N = anchors.shape[0]\n"
+                "    e = np.exp(scale * anchors @ candidates.T)\n"
+                "    probs = e / e.sum(axis=1, keepdims=True)\n"
+                "    loss = -np.mean(np.log(probs[np.arange(N), np.arange(N)]))\n"
+                "    probs[np.arange(N), np.arange(N)] -= 1.0\n"
+                "    probs *= scale / N\n"
+                "    return float(loss), probs @ candidates, probs.T @ anchors\n"),
         Mistake("no gradient for the candidates",
                 "the candidates are embeddings of the same model: the loss depends on them "
                 "through S as well, dC = dS^T A",

@@ -10,7 +10,7 @@ import numpy as np
 
 from solutions import classic
 
-from ..spec import Case, Exercise, Lesson, Mistake, named_results, returns
+from ..spec import Case, Exercise, Lesson, Mistake, call, named_results
 
 # --------------------------------------------------------------------------- entropy
 
@@ -120,7 +120,25 @@ def _split_cases(rng):
         case("XOR: mixed labels, and no split gains anything", [[0, 0], [0, 1], [1, 0], [1, 1]],
              [0, 1, 1, 0]),
         case("real-valued features, 3 classes", rng.normal(size=(25, 4)), rng.integers(0, 3, size=25)),
+        # feature 1 is feature 0 mirrored: the same split, whose two gains differ by 1e-16
+        case("a mirrored feature: gains equal but for rounding, the smaller j wins",
+             *_mirrored_split()),
     ]
+
+
+def _mirrored_split():
+    y = np.array([0, 0, 1, 2, 1, 2, 0, 0, 2, 2, 0, 0, 2, 1, 1, 0, 2, 1, 2])
+    left = np.array([1, 1, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0], dtype=bool)
+    return np.stack([np.where(left, 0.0, 1.0), np.where(left, 1.0, 0.0)], axis=1), y
+
+
+def run_best_split(fn, case):
+    X = case.args["X"]
+    before = X.copy()
+    result = named_results(call(fn, case), ("feature", "threshold", "gain"))
+    # fit_tree hands the same X to both children: a column sorted in place scrambles the rows
+    result["X left as it was"] = bool(np.array_equal(X, before))
+    return result
 
 
 _SPLIT = """def best_split(X, y):
@@ -144,7 +162,7 @@ def _split_mistake(**parts):
 best_split = Exercise(
     id="16.best_split", symbol="best_split", points=2,
     title="the split with the largest information gain",
-    reference=classic.best_split, cases=_split_cases, run=returns("feature", "threshold", "gain"),
+    reference=classic.best_split, cases=_split_cases, run=run_best_split,
     requires=("16.entropy", "16.information_gain"),
     mistakes=[
         Mistake("thresholds at the data values",
@@ -155,6 +173,11 @@ best_split = Exercise(
                 "on a tie keep the first (smaller feature, then smaller threshold): replace "
                 "the best only when the gain is larger by more than 1e-12",
                 _split_mistake(better="gain >= best[2] - 1e-12 and gain > 0")),
+        Mistake("equal gains compared without the tolerance",
+                "compare with the docstring's tolerance, gain > best + 1e-12: a split and its "
+                "mirror image have the same gain, but rounding can make the later one larger "
+                "by 1e-16",
+                _split_mistake(better="gain > best[2]")),
         Mistake("a split even when nothing is gained",
                 "when no split gains anything (pure labels), return (None, None, 0.0): the node "
                 "must become a leaf",
