@@ -399,7 +399,19 @@ training_step = Exercise(
         Mistake("norm after clipping",
                 "return the norm measured before clipping (what clip_grad_norm returns): it "
                 "shows how large the gradients really were",
-                _step_mistake(norm="min(grad_norm, args.max_grad_norm or math.inf)")),
+                _step_mistake(clip_before="clip_grad_norm(list(grads.values()), "
+                                          "args.max_grad_norm or math.inf)\n"
+                                          "    grad_norm = float(np.sqrt(sum((g ** 2).sum() "
+                                          "for g in grads.values())))")),
+        Mistake("clipping written out without the 1e-6",
+                "call lesson 02's clip_grad_norm: it scales by max_norm / (norm + 1e-6), as "
+                "PyTorch's clip_grad_norm_ does; without the 1e-6 the clipped gradients differ "
+                "by 1e-7 of their size, enough to fail a check at float64 precision",
+                _step_mistake(clip_before="grad_norm = float(np.sqrt(sum((g ** 2).sum() "
+                                          "for g in grads.values())))\n"
+                                          "    if args.max_grad_norm and grad_norm > args.max_grad_norm:\n"
+                                          "        for g in grads.values():\n"
+                                          "            g *= args.max_grad_norm / grad_norm")),
     ],
 )
 

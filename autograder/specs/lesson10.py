@@ -327,7 +327,7 @@ classification_scores = Exercise(
 def run_collator(cls, case):
     """Build one collator and call it on each batch in turn; the examples must not change."""
     collator = cls(*case.args.values(), **case.kwargs)
-    batches = case.data["batches"]
+    batches = case.data["examples"]           # a list of batches: each call's `examples`
     before = [[(np.array(ids), label) for ids, label in batch] for batch in batches]
     outputs = [collator(batch) for batch in batches]
     unchanged = all(np.array_equal(np.asarray(ids), old) and label == old_label
@@ -345,25 +345,25 @@ def _examples(rng, lengths, cls=2, sep=3, vocab=30, classes=2):
 def _collator_cases(rng):
     return [
         Case("4 examples, pad_id=0", {"pad_id": 0},
-             data={"batches": [_examples(rng, [5, 9, 3, 6])]}),
+             data={"examples": [_examples(rng, [5, 9, 3, 6])]}),
         Case("pad_id=7, two batches", {"pad_id": 7},
-             data={"batches": [_examples(rng, [4, 8, 2]), _examples(rng, [6, 3])]}),
+             data={"examples": [_examples(rng, [4, 8, 2]), _examples(rng, [6, 3])]}),
         Case("max_length=6: long sequences cut, [SEP] kept", {"pad_id": 0}, {"max_length": 6},
-             data={"batches": [_examples(rng, [10, 4, 6, 7])]}),
+             data={"examples": [_examples(rng, [10, 4, 6, 7])]}),
         Case("max_length=32, every sequence shorter", {"pad_id": 0}, {"max_length": 32},
-             data={"batches": [_examples(rng, [5, 8, 3])]}),
+             data={"examples": [_examples(rng, [5, 8, 3])]}),
         Case("batch of one, ids as an array", {"pad_id": 0},
-             data={"batches": [[(np.array([2, 11, 12, 3]), 1)]]}),
+             data={"examples": [[(np.array([2, 11, 12, 3]), 1)]]}),
         Case("ids as arrays, max_length=4: cut arrays too", {"pad_id": 0}, {"max_length": 4},
-             data={"batches": [[(np.array([2, 11, 12, 13, 14, 3]), 1),
+             data={"examples": [[(np.array([2, 11, 12, 13, 14, 3]), 1),
                                 (np.array([2, 9, 3]), 0)]]}),
         Case("no padding needed, 4 classes", {"pad_id": 0},
-             data={"batches": [_examples(rng, [6, 6, 6, 6, 6], classes=4)]}),
+             data={"examples": [_examples(rng, [6, 6, 6, 6, 6], classes=4)]}),
         Case("max_length=2: only [CLS] [SEP] left", {"pad_id": 0}, {"max_length": 2},
-             data={"batches": [_examples(rng, [5, 3])]}),
+             data={"examples": [_examples(rng, [5, 3])]}),
         Case("BERT's ids ([CLS] 101, [SEP] 102), max_length=5: the last id is kept, whatever it is",
              {"pad_id": 0}, {"max_length": 5},
-             data={"batches": [_examples(rng, [9, 4], cls=101, sep=102, vocab=1000)]}),
+             data={"examples": [_examples(rng, [9, 4], cls=101, sep=102, vocab=1000)]}),
     ]
 
 
