@@ -35,8 +35,8 @@ def per_example_linear_grads(x, dout):
 
     Returns:
         (dW, db): float arrays (N, D_in, D_out) and (N, D_out), in the inputs'
-        dtype (float32 stays float32); their sums over the first axis are the batch's gradients for the
-        same ``dout`` (``x^T dout``).
+        dtype (float32 stays float32); their sums over the first axis are the
+        batch's gradients for the same ``dout`` (``x^T dout``).
     """
     if x.ndim == 2:
         x, dout = x[:, None, :], dout[:, None, :]

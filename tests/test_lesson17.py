@@ -175,7 +175,8 @@ def test_forming_a_times_b_in_lora_forward_costs_a_case():
         result = grader.grade(exercise, source=formed.format(product=product))
         assert result.status == "failed", (product, result.message)
         assert result.score == round(exercise.points * n_cases / (n_cases + 1), 2), product
-        assert 'case "A @ B never formed"' in result.message and "line 3 forms A @ B" in result.message
+        assert 'case "A @ B never formed"' in result.message
+        assert "line 3 forms A @ B" in result.message
     # (x @ A) @ B, and A @ B outside the function (a quick test in the cell), are fine
     right = ("def lora_forward(x, W, b, A, B, scale):\n    h = x @ A\n"
              "    return x @ W + b + scale * (h @ B), (x, W, A, B, scale, h)\n\n"

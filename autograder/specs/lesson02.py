@@ -30,7 +30,8 @@ def run_optimizer(cls, case):
             history[k].append(p.copy())
     # the caller's gradients (a model's grads, which it goes on adding into) stay as given,
     # also after later steps: a velocity that *is* the first step's gradient array changes it
-    left_alone = all(np.array_equal(a, b) for given, grads in zip(given_each_step, case.data["grads"])
+    left_alone = all(np.array_equal(a, b)
+                     for given, grads in zip(given_each_step, case.data["grads"])
                      for a, b in zip(given, grads))
     return {**{f"params[{k}] after each step (step, ...)": np.stack(h)
                for k, h in enumerate(history)},

@@ -565,7 +565,8 @@ pooler_forward = Exercise(
                 "cache the pooled output, tanh's result: the backward pass reads tanh' = "
                 "1 - pooled**2 from it (the cache is (linear_cache, pooled, hidden.shape))",
                 _POOLER.format(first="hidden[:, 0]", activate="np.tanh(pre)")
-                .replace("(linear_cache, pooled, hidden.shape)", "(linear_cache, pre, hidden.shape)")),
+                .replace("(linear_cache, pooled, hidden.shape)",
+                         "(linear_cache, pre, hidden.shape)")),
         Mistake("the first sequence instead of the first token",
                 "hidden is (B, T, D): the first token of every sequence is hidden[:, 0] (B, D); "
                 "hidden[0] is every token of the first sequence",
@@ -763,8 +764,9 @@ def run_init(fn, case):
     drawn = [n for n, v in reference.items() if not np.all((v == 0) | (v == 1))]   # weights
     arrays = [(n, v) for n, v in params.items() if isinstance(v, np.ndarray)]
     return {
-        "missing parameters": sorted(names - set(params)),
-        "unexpected parameters": sorted(str(n) for n in set(params) - names),
+        "names missing from your dict": sorted(names - set(params)),
+        "names in your dict that init_bert does not make":
+            sorted(str(n) for n in set(params) - names),
         "parameters": {str(n): _describe_init(v, config.init_std) for n, v in params.items()},
         "every weight changes with the generator's seed": bool(all(
             n in params and n in other and not np.array_equal(params[n], other[n])
@@ -882,6 +884,10 @@ init_bert = Exercise(
                 "cast every array to `dtype` (float32 by default): init_encoder_block and "
                 "np.zeros give float64",
                 _init_mistake(cast="v")),
+        Mistake("no final LayerNorm for a pre-LN model",
+                "a pre-LN model (config.pre_ln) ends with one more LayerNorm: add "
+                "'final.ln_gamma' (ones) and 'final.ln_beta' (zeros)",
+                _init_mistake().replace("    if config.pre_ln:\n", "    if False:\n")),
     ],
 )
 
