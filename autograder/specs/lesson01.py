@@ -321,8 +321,8 @@ bce_with_logits = Exercise(
                 "    p = 1 / (1 + np.exp(-logits))\n"
                 "    return float(np.mean(-(targets * np.log(p) + (1 - targets) * np.log(1 - p))))\n"),
         Mistake("stable for positive logits only",
-                "log1p(exp(-x)) overflows for very negative x; use |x| inside the exp: "
-                "max(x, 0) - x*y + log1p(exp(-|x|))",
+                "log1p(exp(-x)) overflows for very negative x (and log1p(exp(x)) for very "
+                "positive x); use |x| inside the exp: max(x, 0) - x*y + log1p(exp(-|x|))",
                 "def bce_with_logits(logits, targets):\n"
                 "    return float(np.mean((1 - targets) * logits + np.log1p(np.exp(-logits))))\n"),
         Mistake("clipped probabilities",
