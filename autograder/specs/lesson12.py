@@ -833,19 +833,11 @@ bf16_mlm_loss = _TorchExercise(
         Mistake("the attention mask left out",
                 "pass batch['attention_mask'] to the model: without it every token attends to "
                 "the padding too, and the loss changes with whatever the padded positions hold",
-                _BF16_TEMPLATE.format(before="pass",
-                                      context="torch.autocast(device_type=device_type, "
-                                              "dtype=torch.bfloat16)",
-                                      logits="logits.float()")
-                .replace('batch.get("attention_mask")', "None")),
+                _bf16_mistake().replace('batch.get("attention_mask")', "None")),
         Mistake("the token types left out",
                 "pass batch.get('token_type_ids') to the model: without them every token gets "
                 "segment 0's embedding, and a pair's second sentence is read as the first",
-                _BF16_TEMPLATE.format(before="pass",
-                                      context="torch.autocast(device_type=device_type, "
-                                              "dtype=torch.bfloat16)",
-                                      logits="logits.float()")
-                .replace('batch.get("token_type_ids")', "None")),
+                _bf16_mistake().replace('batch.get("token_type_ids")', "None")),
         Mistake("float16 instead of bfloat16",
                 "use dtype=torch.bfloat16: float16 has 3 more mantissa bits but overflows above "
                 "65504 and needs a GradScaler; bfloat16 has float32's range",
