@@ -171,9 +171,6 @@ class Exercise:
     stand_in_gpu: bool = False            # CuPy code: on the CPU, every case again on
                                           # autograder.fake_gpu's strict device arrays
     warn_on_mutation: bool = True
-    keep_inputs: bool | None = None       # an input changed in place fails the case; None:
-                                          # for the forward and backward passes (whose caches
-                                          # keep their inputs), see ``inputs_kept``
     no_loops: str = ""                    # where the docstring says "no Python loops": a hint
                                           # for the extra case that checks it (python_loops)
     source_rules: tuple = ()              # other SourceRules the docstring states about the code
@@ -186,11 +183,10 @@ class Exercise:
     @property
     def inputs_kept(self):
         """Whether a case whose inputs the learner's code changes in place fails (else: a
-        warning). A forward pass's cache keeps its inputs, and a residual connection sends the
-        same upstream gradient down two paths: a ``*_forward`` or ``*_backward`` function that
-        writes into what it was given breaks the gradients of the layers around it."""
-        if self.keep_inputs is not None:
-            return self.keep_inputs
+        warning): in the forward and backward passes. A forward pass's cache keeps its inputs,
+        and a residual connection sends the same upstream gradient down two paths, so a
+        ``*_forward`` or ``*_backward`` function that writes into what it was given breaks the
+        gradients of the layers around it."""
         return self.symbol.endswith(("_forward", "_backward"))
 
     @property
