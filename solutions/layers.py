@@ -131,7 +131,9 @@ def gelu_forward(x):
     Returns:
         (out, cache): ``out`` of the same shape and dtype as ``x``; ``cache`` the
         pair ``(x, cdf)`` with ``cdf = Phi(x) = 0.5 * (1 + erf(x / sqrt(2)))``, of
-        the same shape and dtype as ``x``.
+        the same shape and dtype as ``x``. (Take the square root with ``math.sqrt``:
+        ``np.sqrt(2)`` is a NumPy float64, which turns a float32 ``x`` into float64
+        under NumPy 2.)
     """
     # Phi(x), built in place (+=, *=): on a Transformer's (B, T, F) activations,
     # every new array costs more time than the arithmetic.
@@ -169,8 +171,8 @@ def gelu_tanh_forward(x):
         x: float array of any shape.
 
     Returns:
-        (out, cache): ``out`` of the same shape and dtype as ``x``; ``cache`` is
-        ``x`` itself.
+        (out, cache): ``out`` of the same shape and dtype as ``x`` (``math.sqrt``,
+        as in ``gelu_forward``); ``cache`` is ``x`` itself.
     """
     inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)
     return 0.5 * x * (1.0 + np.tanh(inner)), x

@@ -179,6 +179,12 @@ gpt_forward = Exercise(
         Mistake("final LayerNorm missing (pre-LN)",
                 "a pre-LN model ends with one more LayerNorm ('final.ln_gamma', 'final.ln_beta')",
                 _forward_mistake(final="False")),
+        Mistake("the padding masked over the queries",
+                "padding hides keys, not queries: causal_attention_mask(attention_mask) puts "
+                "the sequence's mask on the last axis; on the queries' axis a real token still "
+                "sees the padding on its left",
+                _forward_mistake(mask="causal_mask(T) if attention_mask is None else "
+                                      "causal_mask(T) & (attention_mask != 0)[:, None, :, None]")),
         Mistake("dropout active in evaluation",
                 "pass `training` on to every block: with training=False nothing is dropped",
                 _forward_mistake(training="True")),
@@ -307,6 +313,14 @@ gpt_loss_and_grads = Exercise(
         Mistake("dropout active in evaluation (or never)",
                 "pass `training` on to gpt_forward",
                 _loss_mistake(training="False")),
+        Mistake("the labels shifted a second time",
+                "the collator has already shifted the labels: labels[:, t] is the token after "
+                "position t, so position t's hidden vector goes with labels[:, t]; shifting "
+                "again trains the model to predict two tokens ahead",
+                _loss_mistake().replace(
+                    '    labels = batch["labels"].reshape(-1)\n',
+                    '    labels = np.concatenate([batch["labels"][:, 1:], np.full((B, 1), -100)],\n'
+                    '                            axis=1).reshape(-1)\n')),
         Mistake("the attention mask not passed on",
                 "give gpt_forward the batch's attention_mask: with left padding the real tokens "
                 "would otherwise attend to the padding before them",
@@ -658,6 +672,19 @@ attend_with_cache = Exercise(
                 "keep the cache in position order, the old entries first: "
                 "np.concatenate([k_cache, k], axis=2)",
                 _cache_mistake(keys="[k, k_cache]", values="[v, v_cache]")),
+        Mistake("scores scaled by the number of keys",
+                "divide the scores by sqrt(d), d = q.shape[-1] the width of a head (lesson 05's "
+                "attention_forward does it for you), not by the square root of the number of keys",
+                "def attend_with_cache(q, k, v, k_cache, v_cache):\n"
+                "    k_all = np.concatenate([k_cache, k], axis=2)\n"
+                "    v_all = np.concatenate([v_cache, v], axis=2)\n"
+                "    Tc, Tn = k_cache.shape[2], q.shape[2]\n"
+                "    scores = q @ np.swapaxes(k_all, -1, -2) / np.sqrt(k_all.shape[2])\n"
+                "    allowed = np.arange(Tc + Tn)[None, :] <= Tc + np.arange(Tn)[:, None]\n"
+                "    scores = np.where(allowed, scores, -np.inf)\n"
+                "    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))\n"
+                "    weights /= weights.sum(axis=-1, keepdims=True)\n"
+                "    return weights @ v_all, k_all, v_all\n"),
         Mistake("a token does not see itself",
                 "a token attends to itself as well as to what came before: allow key j when "
                 "j <= Tc + i (with <, the first token of an empty cache has no key at all)",
