@@ -350,26 +350,34 @@ def _hint_for(exercise, case, expected, got, diff, outcomes=()):
             if not outcomes:
                 break
     if matching and outcomes:
-        passed = [(other, right) for other, value, right in outcomes
-                  if compare(right, value, exercise.tolerance) is None]
+        runs = {}                            # each mistake runs once per case, for both uses
+
+        def mistaken_on(obj, other):
+            key = (id(obj), id(other))
+            if key not in runs:
+                runs[key] = _mistaken(exercise, obj, other)
+            return runs[key]
 
         def wrong_where_learner_is_right(pair):
-            for other, right in passed:
-                mistaken = _mistaken(exercise, pair[1], other)
+            for other, value, right in outcomes:
+                if compare(right, value, exercise.tolerance) is not None:
+                    continue                 # the learner is wrong here too
+                mistaken = mistaken_on(pair[1], other)
                 difference = None if mistaken is None else \
                     compare(right, mistaken, exercise.tolerance)
                 if difference is not None and difference.kind != "dtype":
                     return True              # (a template sloppy about dtypes still counts)
             return False
-        matching = [pair for pair in matching if not wrong_where_learner_is_right(pair)]
-    if not matching:
-        return generic_hint(diff)
-    if len(matching) > 1:
+
         def agreement(pair):
             return sum(1 for other, value, _ in outcomes
-                       if (mistaken := _mistaken(exercise, pair[1], other)) is not None
+                       if (mistaken := mistaken_on(pair[1], other)) is not None
                        and compare(mistaken, value, exercise.tolerance) is None)
-        matching.sort(key=agreement, reverse=True)      # stable: ties keep the catalogue's order
+        matching = [pair for pair in matching if not wrong_where_learner_is_right(pair)]
+        if len(matching) > 1:
+            matching.sort(key=agreement, reverse=True)  # stable: ties keep the catalogue's order
+    if not matching:
+        return generic_hint(diff)
     return matching[0][0].hint
 
 

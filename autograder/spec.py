@@ -291,20 +291,24 @@ def unchanged(now, before):
     return True
 
 
-def not_modified(result_name, *arg_names):
+def not_modified(*arg_names, result_name=None, run=call):
     """A driver for a function whose docstring says the inputs ``arg_names`` are "not modified".
 
-    The result comes back under ``result_name``, next to one "<name> left as they were"
-    entry per input, so that a change in place fails the case (``check()`` only warns about
-    the inputs the docstring does not promise to leave alone).
+    ``run``'s result (under ``result_name`` when given; else ``run`` returns a dict) comes
+    back next to one "<name> left as it was" entry per input, so that a change in place fails
+    the case (``check()`` only warns about inputs the docstring does not promise to leave
+    alone).
     """
-    def run(obj, case):
+    def driver(obj, case):
         before = {name: copy_arrays(case.args[name]) for name in arg_names}
-        result = {result_name: call(obj, case)}
+        result = run(obj, case)
+        if result_name is not None:
+            result = {result_name: result}
         for name in arg_names:
-            result[f"{name} left as they were"] = unchanged(case.args[name], before[name])
+            was = "it was" if isinstance(before[name], np.ndarray) else "they were"
+            result[f"{name} left as {was}"] = unchanged(case.args[name], before[name])
         return result
-    return run
+    return driver
 
 
 # Inputs a driver builds for the learner's code (a cache from the reference forward pass, say)
@@ -344,16 +348,22 @@ def _loops_found(code):
     return [(line, f"has {what}") for line, what in python_loops(code)]
 
 
-def python_loops(code):
-    """``[(line, what), ...]``: the loops and comprehensions inside the functions ``code``
-    defines (code at the top level of a cell, a quick test say, does not count)."""
+def functions_in(code):
+    """The functions and lambdas ``code`` defines, as AST nodes (code at the top level of a
+    cell, a quick test say, is not in them); none when ``code`` does not parse."""
     try:
         tree = ast.parse(textwrap.dedent(code))
     except SyntaxError:
         return []
+    return [node for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+
+
+def python_loops(code):
+    """``[(line, what), ...]``: the loops and comprehensions inside the functions ``code``
+    defines (code at the top level of a cell, a quick test say, does not count)."""
     found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            found.update((inner.lineno, _LOOPS[type(inner)]) for inner in ast.walk(node)
-                         if type(inner) in _LOOPS)
+    for function in functions_in(code):
+        found.update((inner.lineno, _LOOPS[type(inner)]) for inner in ast.walk(function)
+                     if type(inner) in _LOOPS)
     return sorted(found)

@@ -109,7 +109,7 @@ clip_per_example = Exercise(
     id="15.clip_per_example", symbol="clip_per_example", points=2,
     title="each example's gradient clipped to norm C",
     reference=responsible.clip_per_example, cases=_clip_cases, tolerance=FLOAT32,
-    run=not_modified("the clipped gradients", "per_example_grads"),
+    run=not_modified("per_example_grads", result_name="the clipped gradients"),
     mistakes=[
         Mistake("every gradient scaled to norm C",
                 "only gradients longer than C are shrunk: min(1, C / norm); a small one is "
@@ -166,7 +166,7 @@ dp_noisy_mean = Exercise(
     id="15.dp_noisy_mean", symbol="dp_noisy_mean", points=2,
     title="the noisy mean of DP-SGD",
     reference=responsible.dp_noisy_mean, cases=_noisy_cases, tolerance=FLOAT32,
-    run=not_modified("the noisy mean", "clipped_grads", "noise"),
+    run=not_modified("clipped_grads", "noise", result_name="the noisy mean"),
     mistakes=[
         Mistake("noise not scaled by C",
                 "the noise must cover one example's largest effect on the sum, C: its standard "

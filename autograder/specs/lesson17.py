@@ -6,7 +6,6 @@ a small two-layer network whose loss function travels in the case as arrays.
 """
 
 import ast
-import textwrap
 
 import numpy as np
 
@@ -14,8 +13,8 @@ from solutions import bert, lora
 
 from ..compare import GRADIENT
 from ..gradcheck import numerical_gradient
-from ..spec import (Case, Exercise, Lesson, Mistake, SourceRule, copy_arrays, named_results,
-                    unchanged)
+from ..spec import (Case, Exercise, Lesson, Mistake, SourceRule, copy_arrays, functions_in,
+                    named_results, unchanged)
 from .lesson03 import backward_exercise, run_forward
 
 PRELUDE = "import math\n\nimport numpy as np\n\nfrom solutions.lora import LORA_TARGETS\n"
@@ -62,14 +61,8 @@ def _forward_mistake(out="x @ W + b + scale * (h @ B)", cache="(x, W, A, B, scal
 def _products_of_a_and_b(code):
     """``[(line, "forms A @ B")]`` where a function multiplies the names A and B themselves:
     ``A @ B``, ``np.matmul(A, B)``, ``np.dot(A, B)`` or ``A.dot(B)``."""
-    try:
-        tree = ast.parse(textwrap.dedent(code))
-    except SyntaxError:
-        return []
     found = set()
-    for function in ast.walk(tree):
-        if not isinstance(function, (ast.FunctionDef, ast.Lambda)):
-            continue
+    for function in functions_in(code):
         for node in ast.walk(function):
             pair = ()
             if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):

@@ -387,7 +387,7 @@ _SAMPLE = """def sample_next_token(logits, u, temperature=1.0):
     z = {scaled}
     {probs}
     cdf = np.cumsum(probs, axis=-1)
-    return ({count}).sum(axis=-1)
+    return {pick}
 """
 
 _SHIFTED = ("e = np.exp(z - z.max(axis=-1, keepdims=True))\n"
@@ -400,17 +400,10 @@ _UNSCALED_U = ("compare u times the last cumulative probability, as the docstrin
                "the last possible one")
 
 
-_SAMPLE_HEAD = """def sample_next_token(logits, u, temperature=1.0):
-    if temperature == 0:
-        return logits.argmax(axis=-1)
-    cdf = np.cumsum(softmax(logits / temperature), axis=-1)
-"""
-
-
 def _sample_mistake(**parts):
     defaults = {"greedy": "if temperature == 0:\n        return logits.argmax(axis=-1)",
                 "scaled": "logits / temperature", "probs": _SHIFTED,
-                "count": "cdf <= u[:, None] * cdf[:, -1:]"}
+                "pick": "(cdf <= u[:, None] * cdf[:, -1:]).sum(axis=-1)"}
     return _SAMPLE.format(**dict(defaults, **parts))
 
 
@@ -436,14 +429,14 @@ sample_next_token = Exercise(
                 "take the first token whose cumulative probability *exceeds* u (>, or "
                 "np.searchsorted(cdf, u, side='right')): with probabilities (1/2, 1/2) and "
                 "u = 1/2 that is token 1",
-                _sample_mistake(count="cdf < u[:, None] * cdf[:, -1:]")),
+                _sample_mistake(pick="(cdf < u[:, None] * cdf[:, -1:]).sum(axis=-1)")),
         Mistake("u not scaled by the last cumulative probability",
-                _UNSCALED_U, _sample_mistake(count="cdf <= u[:, None]")),
+                _UNSCALED_U, _sample_mistake(pick="(cdf <= u[:, None]).sum(axis=-1)")),
         Mistake("u not scaled, the first token above it by argmax", _UNSCALED_U,
-                _SAMPLE_HEAD + "    return np.argmax(cdf > u[:, None], axis=-1)\n"),
+                _sample_mistake(pick="np.argmax(cdf > u[:, None], axis=-1)")),
         Mistake("u not scaled, the count clipped to the last token", _UNSCALED_U,
-                _SAMPLE_HEAD + "    return np.minimum((cdf <= u[:, None]).sum(axis=-1), "
-                               "logits.shape[-1] - 1)\n"),
+                _sample_mistake(pick="np.minimum((cdf <= u[:, None]).sum(axis=-1), "
+                                     "logits.shape[-1] - 1)")),
         Mistake("the softmax without its max shift",
                 "subtract each row's maximum before np.exp (lesson 01's softmax), or large "
                 "logits overflow to inf and the probabilities become NaN",
